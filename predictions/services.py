@@ -1,0 +1,97 @@
+"""Writes of tasks and predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.files.storage import Storage
+from django.db import connection, transaction
+
+from predictions.models import Prediction, Task
+from sql_shards.errors import shard_errors
+from sql_shards.selectors import LEADER, shard_for_task
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One prediction to store; ``box`` is ``(x1, y1, x2, y2)`` in pixels, or None."""
+
+    task_id: int
+    kind: str
+    score: float
+    model_version_id: int
+    object_class_id: int | None = None
+    scene_class_id: int | None = None
+    box: tuple[float, float, float, float] | None = None
+
+
+_INSERT_SQL = """
+INSERT INTO predictions_prediction
+    (task_id, kind, object_class_id, scene_class_id, score, x1, y1, x2, y2, model_version_id)
+SELECT * FROM unnest(
+    %s::bigint[], %s::varchar[], %s::bigint[], %s::bigint[], %s::double precision[],
+    %s::double precision[], %s::double precision[], %s::double precision[],
+    %s::double precision[], %s::bigint[]
+)
+"""
+
+
+def predictions_insert(*, rows: Sequence[PredictionRow]) -> int:
+    """Store ``rows`` with one multi-row INSERT through the partitioned parent.
+
+    postgres_fdw routes each row to its shard and sends each shard's rows in batches
+    (the foreign servers' ``batch_size``), so a batch of tasks costs one round trip
+    per shard instead of one per row. No RETURNING: it would disable batching.
+    """
+    if not rows:
+        return 0
+    boxes = [row.box or (None, None, None, None) for row in rows]
+    params = [
+        [row.task_id for row in rows],
+        [row.kind for row in rows],
+        [row.object_class_id for row in rows],
+        [row.scene_class_id for row in rows],
+        [row.score for row in rows],
+        [box[0] for box in boxes],
+        [box[1] for box in boxes],
+        [box[2] for box in boxes],
+        [box[3] for box in boxes],
+        [row.model_version_id for row in rows],
+    ]
+    with shard_errors(), connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, params)
+    return len(rows)
+
+
+def predictions_replace(*, task_ids: Sequence[int], rows: Sequence[PredictionRow]) -> int:
+    """Replace every prediction of ``task_ids`` with ``rows``, in one transaction.
+
+    A rerun therefore never duplicates predictions: either the old set or the new
+    one is visible, on every shard (postgres_fdw commits the shards with the leader).
+    """
+    with transaction.atomic(), shard_errors():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM predictions_prediction WHERE task_id = ANY(%s::bigint[])",
+                [list(task_ids)],
+            )
+        return predictions_insert(rows=rows)
+
+
+def task_delete(*, task: Task) -> None:
+    """Delete a task, its predictions on whichever shard holds them, and its image."""
+    shard = shard_for_task(task_id=task.pk)
+    image_name = task.image.name
+    storage = task.image.storage
+    with transaction.atomic(), shard_errors(None if shard == LEADER else shard):
+        Prediction.objects.filter(task_id=task.pk).delete()
+        task.delete()
+        if image_name:
+            transaction.on_commit(lambda: _delete_unreferenced_image(storage, image_name))
+
+
+def _delete_unreferenced_image(storage: Storage, name: str) -> None:
+    # Originals are content-addressed: another task may share this file.
+    if not Task.objects.filter(image=name).exists():
+        storage.delete(name)

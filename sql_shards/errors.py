@@ -1,0 +1,51 @@
+"""Errors that name the shard a failure belongs to."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import DatabaseError
+
+_SERVER_IN_MESSAGE = re.compile(r'server "vision_(shard_\d+)"')
+
+
+class ShardUnavailableError(Exception):
+    """A shard server could not be reached; only tasks stored on it are affected."""
+
+    def __init__(self, shard: str, detail: str) -> None:
+        self.shard = shard
+        self.detail = detail
+        super().__init__(f"Shard {shard} is unavailable: {detail}")
+
+
+def shard_named_in(error: BaseException) -> str | None:
+    match = _SERVER_IN_MESSAGE.search(str(error))
+    return match.group(1) if match else None
+
+
+@contextmanager
+def shard_errors(default_shard: str | None = None) -> Iterator[None]:
+    """Turn a postgres_fdw connection failure into :class:`ShardUnavailableError`.
+
+    The shard is the one PostgreSQL names in its message, else ``default_shard`` (the
+    shard the caller's task lives on). Other database errors pass through unchanged.
+    """
+    try:
+        yield
+    except DatabaseError as error:
+        if not _is_connection_failure(error):
+            raise
+        shard = shard_named_in(error) or default_shard
+        if shard is None:
+            raise
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ShardUnavailableError(shard, first_line) from error
+
+
+def _is_connection_failure(error: DatabaseError) -> bool:
+    # SQLSTATE class 08: connection exceptions, which postgres_fdw raises when it
+    # cannot reach (or loses) a shard server.
+    sqlstate = getattr(error.__cause__, "sqlstate", None) or ""
+    return sqlstate.startswith("08")

@@ -1,0 +1,240 @@
+"""The one settings module of vision_site, driven by environment variables.
+
+Defaults work on a developer machine (local PostgreSQL with trust auth, local Redis).
+With ``VISION_ENV=production`` the secrets have no defaults and start-up fails
+without them. Every variable is documented in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
+
+from vision_site.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_required,
+    env_str,
+    parse_database_url,
+)
+
+# Lets classes such as ``admin.ModelAdmin[Task]`` be subscripted at run time.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+VISION_ENV = env_str("VISION_ENV", "development")
+PRODUCTION = VISION_ENV == "production"
+
+if PRODUCTION:
+    SECRET_KEY = env_required("SECRET_KEY")
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+    if not ALLOWED_HOSTS:
+        env_required("ALLOWED_HOSTS")
+else:
+    SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production")
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+DEBUG = env_bool("DEBUG", default=False)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "psqlextra",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "accounts",
+    "ml_models",
+    "predictions",
+    "sql_shards",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vision_site.urls"
+WSGI_APPLICATION = "vision_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Databases -------------------------------------------------------------------
+# The leader holds everything plus the partitioned ``predictions`` parent; remainders
+# 1-3 of the hash live on three shard servers reached through postgres_fdw. Each shard
+# is also a Django alias so that ``migrate --database shard_N`` builds its real table.
+PREDICTION_PARTITIONS = 4
+SHARD_ALIASES = ["shard_1", "shard_2", "shard_3"]
+SHARD_CONNECT_TIMEOUT = env_int("SHARD_CONNECT_TIMEOUT", 5)
+SHARD_FDW_BATCH_SIZE = env_int("SHARD_FDW_BATCH_SIZE", 500)
+
+_leader = parse_database_url(
+    "DATABASE_URL",
+    env_required("DATABASE_URL")
+    if PRODUCTION
+    else env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vision_site"),
+)
+
+
+def _database(url: Any, *, engine: str, test: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ENGINE": engine,
+        "NAME": url.name,
+        "USER": url.user,
+        "PASSWORD": url.password,
+        "HOST": url.host,
+        "PORT": str(url.port),
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": SHARD_CONNECT_TIMEOUT},
+        "TEST": test,
+    }
+
+
+# Shards are created (and migrated) before the leader in tests, because the leader's
+# foreign servers are built from the shards' (test) database names.
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": _database(
+        _leader, engine="psqlextra.backend", test={"DEPENDENCIES": SHARD_ALIASES}
+    ),
+}
+for _index, _alias in enumerate(SHARD_ALIASES, start=1):
+    _shard = parse_database_url(
+        f"SHARD_{_index}_URL",
+        env_required(f"SHARD_{_index}_URL")
+        if PRODUCTION
+        else env_str(
+            f"SHARD_{_index}_URL",
+            f"postgres://{_leader.user}@{_leader.host}:{_leader.port}/{_leader.name}_shard_{_index}",
+        ),
+    )
+    DATABASES[_alias] = _database(
+        _shard, engine="django.db.backends.postgresql", test={"DEPENDENCIES": []}
+    )
+    # The host the *leader's PostgreSQL server* uses to reach this shard; in
+    # containers it can differ from the host the application uses.
+    DATABASES[_alias]["FDW_HOST"] = env_str(f"SHARD_{_index}_FDW_HOST", _shard.host)
+    DATABASES[_alias]["FDW_PORT"] = str(env_int(f"SHARD_{_index}_FDW_PORT", _shard.port))
+    DATABASES[_alias]["PARTITION_REMAINDER"] = _index
+
+DATABASE_ROUTERS = ["sql_shards.routers.ShardRouter"]
+POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery ------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540)
+CELERY_INFERENCE_QUEUE = "inference"
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+
+# --- Files and uploads -----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 500)
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
+DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Models ------------------------------------------------------------------------
+# Where model weights live; the shipped defaults sit in ml_models/weights.
+MODEL_WEIGHTS_DIR = Path(env_str("MODEL_WEIGHTS_DIR", str(BASE_DIR / "ml_models" / "weights")))
+TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: one thread per core of this process
+
+# --- API ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "vision_site API",
+    "DESCRIPTION": "Submit images, read detected primitives and scene labels.",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Security (production) ----------------------------------------------------------
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
