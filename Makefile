@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
+export DJANGO_SETTINGS_MODULE := vision_site.settings
 # Tests use their own Redis database so they never meet a developer's worker.
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/15
 
@@ -41,7 +42,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
-	$(BIN)/pylint accounts ml_models predictions sql_shards vision_site tests bench
+	$(BIN)/pylint accounts ml_models predictions sql_shards vision_site tests $(wildcard bench) manage.py
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: venv services lint

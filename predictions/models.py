@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 from psqlextra.models import PostgresPartitionedModel
 from psqlextra.types import PostgresPartitioningMethod
 
@@ -87,7 +88,9 @@ class Prediction(PostgresPartitionedModel):
     task = models.ForeignKey(
         Task, on_delete=models.CASCADE, db_constraint=False, related_name="predictions"
     )
-    id = models.BigIntegerField(db_default=RawSQL(f"nextval('{PREDICTION_ID_SEQUENCE}')", ()))
+    id = models.BigIntegerField(
+        db_default=RawSQL(f"nextval('{PREDICTION_ID_SEQUENCE}')", ())  # noqa: S611 - constant
+    )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     object_class = models.ForeignKey(
         ObjectClass,
@@ -119,7 +122,7 @@ class Prediction(PostgresPartitionedModel):
         db_index=False,
         related_name="+",
     )
-    created_at = models.DateTimeField(db_default=models.functions.Now())
+    created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         ordering = ["-score"]

@@ -47,7 +47,7 @@ def predictions_insert(*, rows: Sequence[PredictionRow]) -> int:
     if not rows:
         return 0
     boxes = [row.box or (None, None, None, None) for row in rows]
-    params = [
+    params: list[list[int | float | str | None]] = [
         [row.task_id for row in rows],
         [row.kind for row in rows],
         [row.object_class_id for row in rows],

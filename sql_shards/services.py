@@ -6,10 +6,9 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg import sql as pgsql
-
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
+from psycopg import sql as pgsql
 
 from sql_shards.sql import PARENT_TABLE, Shard, all_shards
 
@@ -124,8 +123,7 @@ def _guard_ok(shard: Shard) -> bool:
         )
         bounds = [str(row[0]) for row in cursor.fetchall()]
     expected = (
-        f"FOR VALUES WITH (modulus {settings.PREDICTION_PARTITIONS}, "
-        f"remainder {shard.remainder})"
+        f"FOR VALUES WITH (modulus {settings.PREDICTION_PARTITIONS}, remainder {shard.remainder})"
     )
     return bounds == [expected]
 

@@ -144,4 +144,3 @@ def foreign_partition_reverse_sql(shard: Shard) -> list[str]:
         f"DROP USER MAPPING FOR PUBLIC SERVER {shard.server_name}",
         f"DROP SERVER {shard.server_name}",
     ]
-

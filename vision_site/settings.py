@@ -133,9 +133,7 @@ def _database(url: Any, *, engine: str, test: dict[str, Any]) -> dict[str, Any]:
 # Shards are created (and migrated) before the leader in tests, because the leader's
 # foreign servers are built from the shards' (test) database names.
 DATABASES: dict[str, dict[str, Any]] = {
-    "default": _database(
-        _leader, engine="psqlextra.backend", test={"DEPENDENCIES": SHARD_ALIASES}
-    ),
+    "default": _database(_leader, engine="psqlextra.backend", test={"DEPENDENCIES": SHARD_ALIASES}),
 }
 for _index, _alias in enumerate(SHARD_ALIASES, start=1):
     _shard = parse_database_url(

@@ -4,65 +4,112 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ObjectClass',
+            name="ObjectClass",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=64, unique=True)),
-                ('display_name', models.CharField(max_length=100)),
-                ('colour', models.CharField(default='#1f77b4', help_text='Hex colour, #rrggbb.', max_length=7)),
-                ('description', models.TextField(blank=True)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=64, unique=True)),
+                ("display_name", models.CharField(max_length=100)),
+                (
+                    "colour",
+                    models.CharField(
+                        default="#1f77b4", help_text="Hex colour, #rrggbb.", max_length=7
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': 'object class',
-                'verbose_name_plural': 'object classes',
-                'ordering': ['name'],
-                'abstract': False,
+                "verbose_name": "object class",
+                "verbose_name_plural": "object classes",
+                "ordering": ["name"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SceneClass',
+            name="SceneClass",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=64, unique=True)),
-                ('display_name', models.CharField(max_length=100)),
-                ('colour', models.CharField(default='#1f77b4', help_text='Hex colour, #rrggbb.', max_length=7)),
-                ('description', models.TextField(blank=True)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=64, unique=True)),
+                ("display_name", models.CharField(max_length=100)),
+                (
+                    "colour",
+                    models.CharField(
+                        default="#1f77b4", help_text="Hex colour, #rrggbb.", max_length=7
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': 'scene class',
-                'verbose_name_plural': 'scene classes',
-                'ordering': ['name'],
-                'abstract': False,
+                "verbose_name": "scene class",
+                "verbose_name_plural": "scene classes",
+                "ordering": ["name"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('detector', 'Detector'), ('scene', 'Scene classifier')], max_length=16)),
-                ('name', models.SlugField(max_length=100, unique=True)),
-                ('architecture', models.CharField(help_text='timm architecture name.', max_length=100)),
-                ('weights_path', models.CharField(help_text='Weights file; relative paths are under MODEL_WEIGHTS_DIR.', max_length=500)),
-                ('classes', models.JSONField(default=list, help_text='Class names in model output order.')),
-                ('input_size', models.PositiveIntegerField(default=320)),
-                ('card', models.JSONField(blank=True, default=dict)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('is_active', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("detector", "Detector"), ("scene", "Scene classifier")],
+                        max_length=16,
+                    ),
+                ),
+                ("name", models.SlugField(max_length=100, unique=True)),
+                (
+                    "architecture",
+                    models.CharField(help_text="timm architecture name.", max_length=100),
+                ),
+                (
+                    "weights_path",
+                    models.CharField(
+                        help_text="Weights file; relative paths are under MODEL_WEIGHTS_DIR.",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "classes",
+                    models.JSONField(default=list, help_text="Class names in model output order."),
+                ),
+                ("input_size", models.PositiveIntegerField(default=320)),
+                ("card", models.JSONField(blank=True, default=dict)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("is_active", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['kind', '-created_at'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('kind',), name='one_active_model_per_kind')],
+                "ordering": ["kind", "-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)),
+                        fields=("kind",),
+                        name="one_active_model_per_kind",
+                    )
+                ],
             },
         ),
     ]

@@ -9,7 +9,12 @@ from django.db import migrations
 OBJECT_CLASSES = [
     ("circle", "Circle", "#e6194b", "A round disc or ring (aspect 1)."),
     ("ellipse", "Ellipse", "#3cb44b", "An ellipse whose axis ratio is 1.5 or more, any rotation."),
-    ("triangle", "Triangle", "#ffe119", "Any triangle whose smallest angle is at least 25 degrees."),
+    (
+        "triangle",
+        "Triangle",
+        "#ffe119",
+        "Any triangle whose smallest angle is at least 25 degrees.",
+    ),
     ("square", "Square", "#4363d8", "Four equal sides, right angles, any rotation."),
     ("rectangle", "Rectangle", "#f58231", "Right angles, long side / short side >= 1.5."),
     ("pentagon", "Pentagon", "#911eb4", "A regular pentagon, any rotation."),
@@ -20,7 +25,12 @@ OBJECT_CLASSES = [
 SCENE_CLASSES = [
     ("house", "House", "#9a6324", "A square or rectangle body with a triangle roof on top."),
     ("snowman", "Snowman", "#469990", "Two or three circles stacked vertically, smaller upwards."),
-    ("traffic_light", "Traffic light", "#800000", "A tall rectangle holding three stacked circles."),
+    (
+        "traffic_light",
+        "Traffic light",
+        "#800000",
+        "A tall rectangle holding three stacked circles.",
+    ),
     ("car", "Car", "#000075", "A wide rectangle body with two circle wheels on its bottom edge."),
     ("tree", "Tree", "#3cb44b", "A thin upright rectangle trunk under a triangle or circle crown."),
     ("flower", "Flower", "#f032e6", "A centre circle surrounded by 5-8 ellipse petals."),

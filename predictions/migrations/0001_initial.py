@@ -15,11 +15,10 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ml_models', '0002_seed_spec_classes'),
+        ("ml_models", "0002_seed_spec_classes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -29,64 +28,168 @@ class Migration(migrations.Migration):
             "DROP SEQUENCE predictions_prediction_id_seq",
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('image', models.FileField(max_length=255, upload_to='originals/')),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('content_hash', models.CharField(db_index=True, help_text='SHA-256, hex.', max_length=64)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('detector_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ml_models.modelversion')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to=settings.AUTH_USER_MODEL)),
-                ('scene_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ml_models.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("image", models.FileField(max_length=255, upload_to="originals/")),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "content_hash",
+                    models.CharField(db_index=True, help_text="SHA-256, hex.", max_length=64),
+                ),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "detector_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="ml_models.modelversion",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "scene_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="ml_models.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         psqlextra.backend.migrations.operations.create_partitioned_model.PostgresCreatePartitionedModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('pk', models.CompositePrimaryKey('task', 'id', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('id', models.BigIntegerField(db_default=django.db.models.expressions.RawSQL("nextval('predictions_prediction_id_seq')", ()))),
-                ('kind', models.CharField(choices=[('object', 'Object'), ('scene', 'Scene')], max_length=8)),
-                ('score', models.FloatField()),
-                ('x1', models.FloatField(blank=True, null=True)),
-                ('y1', models.FloatField(blank=True, null=True)),
-                ('x2', models.FloatField(blank=True, null=True)),
-                ('y2', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
-                ('model_version', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ml_models.modelversion')),
-                ('object_class', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ml_models.objectclass')),
-                ('scene_class', models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ml_models.sceneclass')),
-                ('task', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='predictions.task')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "task", "id", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "id",
+                    models.BigIntegerField(
+                        db_default=django.db.models.expressions.RawSQL(
+                            "nextval('predictions_prediction_id_seq')", ()
+                        )
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("object", "Object"), ("scene", "Scene")], max_length=8
+                    ),
+                ),
+                ("score", models.FloatField()),
+                ("x1", models.FloatField(blank=True, null=True)),
+                ("y1", models.FloatField(blank=True, null=True)),
+                ("x2", models.FloatField(blank=True, null=True)),
+                ("y2", models.FloatField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now()),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ml_models.modelversion",
+                    ),
+                ),
+                (
+                    "object_class",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ml_models.objectclass",
+                    ),
+                ),
+                (
+                    "scene_class",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ml_models.sceneclass",
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="predictions.task",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-score'],
+                "ordering": ["-score"],
             },
             partitioning_options={
-                'method': psqlextra.types.PostgresPartitioningMethod['HASH'],
-                'key': ['task_id'],
+                "method": psqlextra.types.PostgresPartitioningMethod["HASH"],
+                "key": ["task_id"],
             },
             bases=(psqlextra.models.partitioned.PostgresPartitionedModel,),
             managers=[
-                ('objects', psqlextra.manager.manager.PostgresManager()),
+                ("objects", psqlextra.manager.manager.PostgresManager()),
             ],
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['owner', '-created_at', '-id'], name='task_owner_newest'),
+            model_name="task",
+            index=models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_newest"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['status', 'created_at'], name='task_status_created'),
+            model_name="task",
+            index=models.Index(fields=["status", "created_at"], name="task_status_created"),
         ),
         # The parent keeps no primary key: a partitioned table with foreign
         # partitions can hold no unique index. Each partition carries its own.
@@ -96,7 +199,7 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(
             "ALTER SEQUENCE predictions_prediction_id_seq OWNED BY predictions_prediction.id",
-            migrations.RunSQL.noop,
+            "ALTER SEQUENCE predictions_prediction_id_seq OWNED BY NONE",
         ),
         psqlextra.backend.migrations.operations.add_hash_partition.PostgresAddHashPartition(
             model_name="prediction",

@@ -28,7 +28,6 @@ def drop_shard_table(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list[tuple[str, str]] = []
 
     operations = [
         migrations.RunPython(create_shard_table, drop_shard_table, hints={"shard": True}),

@@ -8,9 +8,9 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
+from ml_models.models import ModelVersion
 from predictions.models import Prediction
 from predictions.services import PredictionRow, predictions_insert
-from ml_models.models import ModelVersion
 from tests.conftest import tasks_on_each_partition
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -47,7 +47,9 @@ def test_each_row_lands_on_the_shard_its_hash_names(detector_version: ModelVersi
 def test_ids_come_from_one_leader_sequence(detector_version: ModelVersion) -> None:
     tasks = tasks_on_each_partition()
     rows = [
-        PredictionRow(task_id=task.pk, kind="object", score=0.5, model_version_id=detector_version.pk)
+        PredictionRow(
+            task_id=task.pk, kind="object", score=0.5, model_version_id=detector_version.pk
+        )
         for task in tasks.values()
         for _ in range(3)
     ]
