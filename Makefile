@@ -6,8 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export DJANGO_SETTINGS_MODULE := vision_site.settings
-# Tests use their own Redis database so they never meet a developer's worker.
-TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/15
+# Tests start their own Redis server (port 6390: they stop and restart it to prove
+# nothing is lost) and use short leases so that recovery happens within seconds.
+TEST_ENV := REDIS_URL=redis://127.0.0.1:6390/0 TASK_LEASE_SECONDS=8 TASK_REQUEUE_AFTER_SECONDS=4 TASK_SWEEP_INTERVAL_SECONDS=1
 
 .PHONY: venv services databases migrate up test lint check-docker
 

@@ -11,6 +11,7 @@ every lookup carry ``task_id`` and so be pruned to one shard.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
@@ -39,6 +40,7 @@ class Task(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks"
     )
     image = models.FileField(upload_to="originals/", max_length=255)
+    thumbnail = models.FileField(upload_to="thumbnails/", max_length=255, blank=True)
     original_name = models.CharField(max_length=255, blank=True)
     content_hash = models.CharField(max_length=64, db_index=True, help_text="SHA-256, hex.")
     width = models.PositiveIntegerField()
@@ -49,6 +51,19 @@ class Task(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Delivery bookkeeping: when the job was last handed to the broker, and the lease
+    # of the worker that claimed it. A sweep re-enqueues jobs whose message or worker
+    # was lost (see predictions.services.tasks_sweep).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A summary of the predictions kept on the leader, so that lists and filters never
+    # need to scan the shards: the scene label, its score and objects per class.
+    scene_class = models.ForeignKey(
+        SceneClass, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    scene_score = models.FloatField(null=True, blank=True)
+    object_counts = models.JSONField(default=dict, blank=True)
     detector_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -61,6 +76,7 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_newest"),
             models.Index(fields=["status", "created_at"], name="task_status_created"),
+            GinIndex(fields=["object_counts"], name="task_object_counts"),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from django.core.files.storage import Storage
 from django.db import connection, transaction
+from django.db.models import Q
 
+from accounts.models import User
+from ml_models.models import ModelVersion
+from predictions.delivery import tasks_enqueue
 from predictions.models import Prediction, Task
 from sql_shards.errors import shard_errors
 from sql_shards.selectors import LEADER, shard_for_task
@@ -95,3 +99,34 @@ def _delete_unreferenced_image(storage: Storage, name: str) -> None:
     # Originals are content-addressed: another task may share this file.
     if not Task.objects.filter(image=name).exists():
         storage.delete(name)
+
+
+def tasks_rerun(*, owner: User, task_ids: Sequence[int] | None = None, stale: bool = False) -> list[int]:
+    """Queue the owner's tasks to run again with the active models; returns their ids.
+
+    ``task_ids`` picks tasks; ``stale`` picks every finished task whose predictions are
+    missing or come from a version other than the active one of either kind. Their
+    predictions are replaced (never duplicated) when the worker stores the new ones.
+    """
+    tasks = Task.objects.filter(owner=owner)
+    if task_ids is not None:
+        tasks = tasks.filter(pk__in=task_ids)
+    if stale:
+        active = dict(ModelVersion.objects.filter(is_active=True).values_list("kind", "pk"))
+        up_to_date = Q(
+            status=Task.Status.DONE,
+            detector_version_id=active.get(ModelVersion.Kind.DETECTOR),
+            scene_version_id=active.get(ModelVersion.Kind.SCENE),
+        )
+        tasks = tasks.filter(status__in=[Task.Status.DONE, Task.Status.FAILED]).exclude(up_to_date)
+    with transaction.atomic():
+        ids = list(tasks.select_for_update().values_list("pk", flat=True))
+        Task.objects.filter(pk__in=ids).update(
+            status=Task.Status.QUEUED,
+            claim_token=None,
+            lease_expires_at=None,
+            enqueued_at=None,
+            error="",
+        )
+        transaction.on_commit(lambda: tasks_enqueue(task_ids=ids))
+    return ids

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.db import connection
 
@@ -34,3 +36,17 @@ def shard_for_task(*, task_id: int) -> str:
     if remainder == 0:
         return LEADER
     return settings.SHARD_ALIASES[remainder - 1]
+
+
+def partitions_for_tasks(*, task_ids: Sequence[int]) -> dict[int, int]:
+    """The hash partition (0-3) of each task id, in one query."""
+    if not task_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT task_id, remainder FROM unnest(%s::bigint[]) AS task_id, "
+            "generate_series(0, %s - 1) AS remainder "
+            "WHERE satisfies_hash_partition(%s::regclass, %s, remainder, task_id)",
+            [list(task_ids), settings.PREDICTION_PARTITIONS, PARENT_TABLE, settings.PREDICTION_PARTITIONS],
+        )
+        return {int(task_id): int(remainder) for task_id, remainder in cursor.fetchall()}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -24,6 +26,67 @@ from predictions.models import Task
 from sql_shards.selectors import partition_remainder_for_task
 from sql_shards.sql import quote_literal, shard_from_settings
 from tests.factories import ModelVersionFactory, TaskFactory
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every database test all aliases: the leader's test database is created after
+    (and from) the shards', so the shards must always be set up too."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and "databases" not in marker.kwargs:
+            item.add_marker(
+                pytest.mark.django_db(*marker.args, databases="__all__", **marker.kwargs),
+                append=False,
+            )
+
+
+class RedisServer:
+    """The tests' own Redis server on the port of ``REDIS_URL``, which tests may stop."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.port = parts.port or 6379
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self.answers():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is None:
+            raise RuntimeError(
+                f"Redis on port {self.port} was not started by the tests; run them with "
+                "`make test`, which gives them their own server."
+            )
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer(settings.CELERY_BROKER_URL)
+    if not server.answers():
+        server.start()
+    yield server
+    if server.process is not None:
+        server.stop()
 
 
 @pytest.fixture

@@ -25,7 +25,13 @@ app.conf.update(
     result_expires=24 * 3600,
     task_default_queue="default",
     task_routes={
-        "predictions.tasks.*": {"queue": settings.CELERY_INFERENCE_QUEUE},
+        "predictions.tasks.analyze_task": {"queue": settings.CELERY_INFERENCE_QUEUE},
+    },
+    beat_schedule={
+        "sweep-lost-tasks": {
+            "task": "predictions.tasks.sweep_tasks",
+            "schedule": settings.TASK_SWEEP_INTERVAL_SECONDS,
+        },
     },
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -34,7 +40,11 @@ app.conf.update(
     task_soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
     broker_connection_retry_on_startup=True,
     broker_connection_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
-    broker_transport_options={"visibility_timeout": 2 * settings.CELERY_TASK_TIME_LIMIT},
+    broker_transport_options={
+        "visibility_timeout": 2 * settings.CELERY_TASK_TIME_LIMIT,
+        "socket_connect_timeout": settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+    },
+    result_backend_transport_options={"retry_policy": {"max_retries": 2}},
     worker_hijack_root_logger=False,
     timezone=settings.TIME_ZONE,
 )

@@ -49,9 +49,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "psqlextra",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -91,6 +91,9 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "accounts:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -115,6 +118,10 @@ _leader = parse_database_url(
 )
 
 
+# Lets parallel test runs on one server use separate test databases.
+_TEST_DATABASE_PREFIX = env_str("TEST_DATABASE_PREFIX", "test_")
+
+
 def _database(url: Any, *, engine: str, test: dict[str, Any]) -> dict[str, Any]:
     return {
         "ENGINE": engine,
@@ -126,7 +133,7 @@ def _database(url: Any, *, engine: str, test: dict[str, Any]) -> dict[str, Any]:
         "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {"connect_timeout": SHARD_CONNECT_TIMEOUT},
-        "TEST": test,
+        "TEST": {"NAME": f"{_TEST_DATABASE_PREFIX}{url.name}", **test},
     }
 
 
@@ -167,11 +174,23 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540)
 CELERY_INFERENCE_QUEUE = "inference"
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+# The worker gathers up to this many queued tasks into one inference batch.
+INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 16)
+INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 5)
+# A claimed task whose worker has not finished within the lease is taken back.
+TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 300)
+# A queued task whose message has not been consumed after this long is sent again.
+TASK_REQUEUE_AFTER_SECONDS = env_int("TASK_REQUEUE_AFTER_SECONDS", 300)
+TASK_SWEEP_INTERVAL_SECONDS = env_float("TASK_SWEEP_INTERVAL_SECONDS", 60.0)
+TASK_MAX_ATTEMPTS = env_int("TASK_MAX_ATTEMPTS", 5)
+TASK_WAIT_MAX_SECONDS = env_float("TASK_WAIT_MAX_SECONDS", 10.0)
 
 # --- Files and uploads -----------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Development serves static files straight from the apps' folders.
+WHITENOISE_USE_FINDERS = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -199,7 +218,7 @@ TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: one thread per core of this pr
 # --- API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -207,6 +226,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "vision_site.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "vision_site API",

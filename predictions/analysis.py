@@ -1,0 +1,56 @@
+"""The worker's view of the models: images in, detections and scene scores out.
+
+A thin adapter over ``ml_models.inference`` that resolves the active model versions'
+weights, keeps one loaded analyzer per process per pair of versions, and turns the
+network output into plain labelled results for the pipeline to store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+from ml_models.models import ModelVersion
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """What the models say about one image; ``objects`` sorted by score, descending."""
+
+    objects: list[Detection]
+    scene_top: list[tuple[str, float]]
+    # Detections at or above this score count as present (object counts, filters).
+    report_threshold: float
+
+
+class ImageAnalyzer(Protocol):
+    batch_size: int
+
+    def analyze(self, images: list[Image.Image]) -> list[ImageAnalysis]: ...
+
+
+_ANALYZERS: dict[tuple[str, str], ImageAnalyzer] = {}
+
+
+def analyzer_for(*, detector: ModelVersion, scene: ModelVersion) -> ImageAnalyzer:
+    """The analyzer for this pair of versions, loaded once per process."""
+    key = (detector.name, scene.name)
+    analyzer = _ANALYZERS.get(key)
+    if analyzer is None:
+        analyzer = _load(detector, scene)
+        _ANALYZERS.clear()  # one pair in memory: the active one
+        _ANALYZERS[key] = analyzer
+    return analyzer
+
+
+def _load(detector: ModelVersion, scene: ModelVersion) -> ImageAnalyzer:
+    raise NotImplementedError("integration with ml_models.inference pending")

@@ -1,0 +1,199 @@
+"""Getting jobs to workers and back: enqueue, claim, release and the recovery sweep.
+
+The ``Task`` row is the truth; the broker only delivers ids. A worker *claims* tasks
+in the database (status ``running``, a claim token and a lease) before it runs them,
+and its results count only while its claim holds. Whatever the broker or a worker
+loses — a message never sent because Redis was down, a worker killed mid-batch — the
+sweep finds in the database and sends again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from predictions.models import Task
+
+logger = logging.getLogger(__name__)
+
+# Publishing must fail fast when Redis is down: the caller keeps the task queued.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+
+
+def tasks_enqueue(*, task_ids: Sequence[int], countdown: float | None = None) -> bool:
+    """Send one message per task to the inference queue and stamp ``enqueued_at``.
+
+    Returns False (and logs) if the broker cannot be reached; the tasks stay queued
+    and the sweep sends them later.
+    """
+    from predictions.tasks import analyze_task
+
+    sent: list[int] = []
+    try:
+        for task_id in task_ids:
+            analyze_task.apply_async(
+                args=[task_id], countdown=countdown, retry_policy=PUBLISH_RETRY_POLICY
+            )
+            sent.append(task_id)
+    except Exception as error:  # noqa: BLE001 - any broker failure leaves tasks queued
+        logger.warning(
+            "Broker unreachable, %d task(s) stay queued for the sweep: %s",
+            len(task_ids) - len(sent),
+            error,
+        )
+        return False
+    finally:
+        if sent:
+            Task.objects.filter(pk__in=sent).update(enqueued_at=timezone.now())
+    return True
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status=Task.Status.QUEUED) | Q(status=Task.Status.RUNNING, lease_expires_at__lt=now)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The tasks one worker holds, and the token that proves it."""
+
+    token: uuid.UUID
+    tasks: list[Task]
+
+
+def tasks_claim(*, first_task_id: int, limit: int, wait_ms: int = 0) -> Claim:
+    """Claim ``first_task_id`` (if nobody holds it) plus up to ``limit - 1`` other
+    queued tasks, oldest first, so the models see batches rather than single images.
+
+    Tasks already done, failed or held under a live lease are not claimed; a message
+    for such a task is simply a duplicate delivery. ``wait_ms`` gives tasks enqueued
+    a moment later the chance to join the batch.
+    """
+    token = uuid.uuid4()
+    claimed: list[Task] = []
+    with transaction.atomic():
+        now = timezone.now()
+        first = list(
+            Task.objects.select_for_update(skip_locked=True).filter(
+                _claimable(now), pk=first_task_id
+            )
+        )
+        if not first:
+            return Claim(token, [])
+        claimed += first
+        claimed += _claim_more(exclude={first_task_id}, limit=limit - 1, now=now)
+        _mark_running(claimed, token=token, now=now)
+    if len(claimed) < limit and wait_ms > 0:
+        time.sleep(wait_ms / 1000)
+        with transaction.atomic():
+            now = timezone.now()
+            more = _claim_more(
+                exclude={task.pk for task in claimed}, limit=limit - len(claimed), now=now
+            )
+            _mark_running(more, token=token, now=now)
+        claimed += more
+    return Claim(token, claimed)
+
+
+def _claim_more(*, exclude: set[int], limit: int, now: datetime) -> list[Task]:
+    if limit <= 0:
+        return []
+    return list(
+        Task.objects.select_for_update(skip_locked=True)
+        .filter(status=Task.Status.QUEUED)
+        .exclude(pk__in=exclude)
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def _mark_running(tasks: list[Task], *, token: uuid.UUID, now: datetime) -> None:
+    lease = now + timedelta(seconds=settings.TASK_LEASE_SECONDS)
+    for task in tasks:
+        task.status = Task.Status.RUNNING
+        task.claim_token = token
+        task.lease_expires_at = lease
+        task.started_at = now
+        task.finished_at = None
+        task.attempts += 1
+        task.error = ""
+    Task.objects.bulk_update(
+        tasks,
+        ["status", "claim_token", "lease_expires_at", "started_at", "finished_at", "attempts", "error"],
+    )
+
+
+def tasks_release(*, task_ids: Sequence[int], token: uuid.UUID, reason: str) -> list[int]:
+    """Give claimed tasks back to the queue (e.g. their shard is down); returns their ids."""
+    with transaction.atomic():
+        released = list(
+            Task.objects.select_for_update()
+            .filter(pk__in=task_ids, claim_token=token, status=Task.Status.RUNNING)
+            .values_list("pk", flat=True)
+        )
+        Task.objects.filter(pk__in=released).update(
+            status=Task.Status.QUEUED,
+            claim_token=None,
+            lease_expires_at=None,
+            enqueued_at=None,
+            error=reason,
+        )
+    return released
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int
+    reclaimed: int
+    given_up: int
+    enqueued: bool
+
+
+def tasks_sweep() -> SweepResult:
+    """Recover every task that the broker or a worker lost.
+
+    - queued tasks never sent (Redis was down) or sent long ago and not yet taken;
+    - running tasks whose worker's lease ran out (the worker died or hung).
+    A task that has already used all its attempts is marked failed instead.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        expired = Task.objects.filter(status=Task.Status.RUNNING, lease_expires_at__lt=now)
+        given_up = expired.filter(attempts__gte=settings.TASK_MAX_ATTEMPTS).update(
+            status=Task.Status.FAILED,
+            finished_at=now,
+            claim_token=None,
+            lease_expires_at=None,
+            error=(
+                f"Gave up after {settings.TASK_MAX_ATTEMPTS} attempts: the worker stopped "
+                "while analysing this image each time."
+            ),
+        )
+        reclaimed = expired.update(
+            status=Task.Status.QUEUED, claim_token=None, lease_expires_at=None, enqueued_at=None
+        )
+    stale_before = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
+    to_send = list(
+        Task.objects.filter(status=Task.Status.QUEUED)
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale_before))
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)
+    )
+    enqueued = tasks_enqueue(task_ids=to_send) if to_send else True
+    if to_send or reclaimed or given_up:
+        logger.info(
+            "Sweep: %d sent again, %d taken back from lost workers, %d given up",
+            len(to_send),
+            reclaimed,
+            given_up,
+        )
+    return SweepResult(
+        requeued=len(to_send), reclaimed=reclaimed, given_up=given_up, enqueued=enqueued
+    )

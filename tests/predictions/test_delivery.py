@@ -1,0 +1,112 @@
+"""Nothing accepted is lost: Redis down at upload, lost workers, stale reruns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from pytest_django.fixtures import SettingsWrapper
+
+from accounts.models import User
+from ml_models.models import ModelVersion
+from predictions.delivery import tasks_claim, tasks_sweep
+from predictions.models import Task
+from predictions.selectors import queue_depth
+from predictions.services import tasks_rerun
+from predictions.uploads import UploadedFile, tasks_submit
+from tests.conftest import RedisServer
+from tests.factories import ModelVersionFactory, TaskFactory, UserFactory
+from tests.images import png_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_queue(settings: SettingsWrapper, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from vision_site.celery import app
+
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    app.control.purge()
+
+
+def test_upload_with_redis_down_keeps_the_task_and_the_sweep_sends_it_later(
+    redis_server: RedisServer,
+) -> None:
+    owner: User = UserFactory.create()
+    redis_server.stop()
+    try:
+        result = tasks_submit(owner=owner, files=[UploadedFile("a.png", png_bytes())])
+    finally:
+        redis_server.start()
+
+    assert result.enqueued is False
+    task = Task.objects.get(pk=result.tasks[0].pk)
+    assert task.status == Task.Status.QUEUED
+    assert task.enqueued_at is None
+
+    sweep = tasks_sweep()
+
+    assert sweep.requeued == 1
+    assert Task.objects.get(pk=task.pk).enqueued_at is not None
+    assert queue_depth() == 1
+
+
+def test_claim_takes_the_first_task_and_queued_others_oldest_first() -> None:
+    tasks = [TaskFactory.create() for _ in range(4)]
+
+    claim = tasks_claim(first_task_id=tasks[2].pk, limit=3)
+
+    assert [task.pk for task in claim.tasks] == [tasks[2].pk, tasks[0].pk, tasks[1].pk]
+    assert set(Task.objects.filter(status=Task.Status.RUNNING).values_list("pk", flat=True)) == {
+        tasks[0].pk,
+        tasks[1].pk,
+        tasks[2].pk,
+    }
+    # A duplicate message for a held task claims nothing.
+    assert tasks_claim(first_task_id=tasks[2].pk, limit=3).tasks == []
+
+
+def test_sweep_takes_back_tasks_whose_worker_lease_ran_out(settings: SettingsWrapper) -> None:
+    settings.TASK_MAX_ATTEMPTS = 3
+    lost = TaskFactory.create(
+        status=Task.Status.RUNNING, attempts=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    hopeless = TaskFactory.create(
+        status=Task.Status.RUNNING, attempts=3, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    alive = TaskFactory.create(
+        status=Task.Status.RUNNING, attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+
+    result = tasks_sweep()
+
+    assert (result.reclaimed, result.given_up) == (1, 1)
+    assert Task.objects.get(pk=lost.pk).status == Task.Status.QUEUED
+    assert Task.objects.get(pk=hopeless.pk).status == Task.Status.FAILED
+    assert "Gave up after 3 attempts" in Task.objects.get(pk=hopeless.pk).error
+    assert Task.objects.get(pk=alive.pk).status == Task.Status.RUNNING
+
+
+def test_rerun_of_stale_tasks_touches_only_those() -> None:
+    owner: User = UserFactory.create()
+    old_detector = ModelVersionFactory.create(kind="detector")
+    detector = ModelVersionFactory.create(kind="detector", is_active=True)
+    scene = ModelVersionFactory.create(kind="scene", is_active=True)
+    current = TaskFactory.create(
+        owner=owner, status=Task.Status.DONE, detector_version=detector, scene_version=scene
+    )
+    stale = TaskFactory.create(
+        owner=owner, status=Task.Status.DONE, detector_version=old_detector, scene_version=scene
+    )
+    missing = TaskFactory.create(owner=owner, status=Task.Status.FAILED)
+    someone_elses = TaskFactory.create(status=Task.Status.DONE, detector_version=old_detector)
+    assert isinstance(current.detector_version, ModelVersion)
+
+    rerun = tasks_rerun(owner=owner, stale=True)
+
+    assert sorted(rerun) == sorted([stale.pk, missing.pk])
+    assert Task.objects.get(pk=current.pk).status == Task.Status.DONE
+    assert Task.objects.get(pk=someone_elses.pk).status == Task.Status.DONE
+    assert Task.objects.get(pk=stale.pk).status == Task.Status.QUEUED
+    assert queue_depth() == 2
