@@ -10,7 +10,7 @@ export DJANGO_SETTINGS_MODULE := vision_site.settings
 # nothing is lost) and use short leases so that recovery happens within seconds.
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6390/0 TASK_LEASE_SECONDS=8 TASK_REQUEUE_AFTER_SECONDS=4 TASK_SWEEP_INTERVAL_SECONDS=1
 
-.PHONY: venv services databases migrate up test lint check-docker
+.PHONY: venv services databases migrate up down test lint check-docker
 
 venv: $(BIN)/.installed
 
@@ -38,6 +38,13 @@ migrate: databases
 up: migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py up
+
+down:
+	$(BIN)/python manage.py up --stop
+
+# Validates docker/ without an engine (hadolint, shellcheck, compose config + schema).
+check-docker:
+	bash docker/validate.sh
 
 lint: venv
 	$(BIN)/ruff check .
