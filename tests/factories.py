@@ -6,7 +6,8 @@ from typing import Any
 
 import factory
 
-from accounts.models import User
+from accounts.keys import KEY_PREFIX_LENGTH, api_key_generate, api_key_hash
+from accounts.models import ApiToken, User
 from ml_models.models import ModelVersion
 from predictions.models import Task
 
@@ -42,3 +43,18 @@ class TaskFactory(factory.django.DjangoModelFactory[Task]):
     content_hash = factory.Sequence(lambda number: f"{number:064x}")
     width = 640
     height = 480
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory[ApiToken]):
+    """A token made from the parameter ``key``; pass one to know the token's key."""
+
+    class Meta:
+        model = ApiToken
+
+    class Params:
+        key = factory.LazyFunction(api_key_generate)
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda number: f"token {number}")
+    key_prefix = factory.LazyAttribute(lambda token: token.key[:KEY_PREFIX_LENGTH])
+    key_hash = factory.LazyAttribute(lambda token: api_key_hash(token.key))
