@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export DJANGO_SETTINGS_MODULE := vision_site.settings
 # Tests start their own Redis server (port 6390: they stop and restart it to prove
 # nothing is lost) and use short leases so that recovery happens within seconds.
-TEST_ENV := REDIS_URL=redis://127.0.0.1:6390/0 TASK_LEASE_SECONDS=8 TASK_REQUEUE_AFTER_SECONDS=4 TASK_SWEEP_INTERVAL_SECONDS=1
+TEST_ENV := REDIS_URL=redis://127.0.0.1:6390/0 TASK_LEASE_SECONDS=20 TASK_REQUEUE_AFTER_SECONDS=4 TASK_SWEEP_INTERVAL_SECONDS=1
 
 .PHONY: venv services databases migrate up down test lint check-docker
 

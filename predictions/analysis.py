@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.conf import settings
 from PIL import Image
 
 from ml_models.models import ModelVersion
@@ -38,6 +39,46 @@ class ImageAnalyzer(Protocol):
     def analyze(self, images: list[Image.Image]) -> list[ImageAnalysis]: ...
 
 
+class _ModelsAnalyzer:
+    """Adapts ``ml_models``' analyzer to the typed results the pipeline stores."""
+
+    def __init__(self, detector: ModelVersion, scene: ModelVersion) -> None:
+        from ml_models.services import analyzer_for_versions
+
+        self.batch_size = settings.INFERENCE_BATCH_SIZE
+        self._analyzer = analyzer_for_versions(
+            detector=detector,
+            scene=scene,
+            score_threshold=settings.PREDICTION_STORE_THRESHOLD,
+            batch_size=self.batch_size,
+        )
+
+    def analyze(self, images: list[Image.Image]) -> list[ImageAnalysis]:
+        return [
+            ImageAnalysis(
+                objects=[
+                    Detection(
+                        label=str(entry["label"]),
+                        score=float(entry["score"]),
+                        box=(
+                            float(entry["box"][0]),
+                            float(entry["box"][1]),
+                            float(entry["box"][2]),
+                            float(entry["box"][3]),
+                        ),
+                    )
+                    for entry in result.objects
+                ],
+                scene_top=[
+                    (str(entry["label"]), float(entry["score"]))
+                    for entry in (result.scene or {}).get("top", [])
+                ],
+                report_threshold=settings.OBJECT_PRESENT_THRESHOLD,
+            )
+            for result in self._analyzer.analyze(images)
+        ]
+
+
 _ANALYZERS: dict[tuple[str, str], ImageAnalyzer] = {}
 
 
@@ -46,11 +87,7 @@ def analyzer_for(*, detector: ModelVersion, scene: ModelVersion) -> ImageAnalyze
     key = (detector.name, scene.name)
     analyzer = _ANALYZERS.get(key)
     if analyzer is None:
-        analyzer = _load(detector, scene)
+        analyzer = _ModelsAnalyzer(detector, scene)
         _ANALYZERS.clear()  # one pair in memory: the active one
         _ANALYZERS[key] = analyzer
     return analyzer
-
-
-def _load(detector: ModelVersion, scene: ModelVersion) -> ImageAnalyzer:
-    raise NotImplementedError("integration with ml_models.inference pending")

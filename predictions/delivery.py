@@ -41,10 +41,10 @@ def tasks_enqueue(*, task_ids: Sequence[int], countdown: float | None = None) ->
     try:
         for task_id in task_ids:
             analyze_task.apply_async(
-                args=[task_id], countdown=countdown, retry_policy=PUBLISH_RETRY_POLICY
+                args=(task_id,), countdown=countdown or 0, retry_policy=PUBLISH_RETRY_POLICY
             )
             sent.append(task_id)
-    except Exception as error:  # noqa: BLE001 - any broker failure leaves tasks queued
+    except Exception as error:
         logger.warning(
             "Broker unreachable, %d task(s) stay queued for the sweep: %s",
             len(task_ids) - len(sent),
@@ -123,10 +123,10 @@ def _mark_running(tasks: list[Task], *, token: uuid.UUID, now: datetime) -> None
         task.started_at = now
         task.finished_at = None
         task.attempts += 1
-        task.error = ""
+    # ``error`` is kept: "waiting for shard_2" stays visible while the task retries.
     Task.objects.bulk_update(
         tasks,
-        ["status", "claim_token", "lease_expires_at", "started_at", "finished_at", "attempts", "error"],
+        ["status", "claim_token", "lease_expires_at", "started_at", "finished_at", "attempts"],
     )
 
 

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from predictions.models import Task
 
 
-class TaskFilterSet(django_filters.FilterSet):
+class TaskFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # untyped library
     status = django_filters.ChoiceFilter(choices=Task.Status.choices)
     scene = django_filters.CharFilter(
         field_name="scene_class__name", help_text="Scene class name, e.g. house."

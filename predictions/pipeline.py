@@ -69,16 +69,15 @@ def _decoded(tasks: Sequence[Task], chunk: int) -> Iterator[list[tuple[Task, Ima
             pool.submit(decode, parts[0]) if parts else None
         )
         for index in range(len(parts)):
-            assert pending is not None
+            if pending is None:  # pragma: no cover - one future per part
+                break
             current = pending.result()
             pending = pool.submit(decode, parts[index + 1]) if index + 1 < len(parts) else None
             yield current
 
 
 def _active_versions() -> tuple[ModelVersion, ModelVersion]:
-    versions = {
-        version.kind: version for version in ModelVersion.objects.filter(is_active=True)
-    }
+    versions = {version.kind: version for version in ModelVersion.objects.filter(is_active=True)}
     missing = [kind for kind in ModelVersion.Kind.values if kind not in versions]
     if missing:
         raise NoActiveModelError(f"No active model version for: {', '.join(missing)}.")
@@ -116,7 +115,9 @@ def _analyse(tasks: Sequence[Task], analyzer: ImageAnalyzer) -> list[_TaskResult
     results: list[_TaskResult] = []
     for part in _decoded(tasks, analyzer.batch_size):
         readable = [(task, image) for task, image in part if isinstance(image, Image.Image)]
-        results += [_TaskResult(task, None, image) for task, image in part if isinstance(image, str)]
+        results += [
+            _TaskResult(task, None, image) for task, image in part if isinstance(image, str)
+        ]
         if readable:
             analyses = analyzer.analyze([image for _, image in readable])
             results += [
@@ -133,7 +134,8 @@ def _rows_for(
     object_ids: dict[str, int],
     scene_ids: dict[str, int],
 ) -> list[PredictionRow]:
-    assert result.analysis is not None
+    if result.analysis is None:
+        return []
     task_id = result.task.pk
     rows = [
         PredictionRow(

@@ -44,7 +44,10 @@ def task_result(*, task: Task) -> dict[str, Any]:
     object_names = dict(ObjectClass.objects.values_list("pk", "name"))
     scene_names = dict(SceneClass.objects.values_list("pk", "name"))
     top = [
-        {"label": scene_names.get(prediction.scene_class_id or 0, "unknown"), "score": prediction.score}
+        {
+            "label": scene_names.get(prediction.scene_class_id or 0, "unknown"),
+            "score": prediction.score,
+        }
         for prediction in predictions
         if prediction.kind == Prediction.Kind.SCENE
     ]
@@ -80,9 +83,9 @@ def queue_depth() -> int | None:
 
     try:
         with app.connection_for_read() as broker:
-            client = broker.default_channel.client
+            client = broker.default_channel.client  # type: ignore[attr-defined]
             return int(client.llen(settings.CELERY_INFERENCE_QUEUE))
-    except Exception as error:  # noqa: BLE001 - stats must render with the broker down
+    except Exception as error:
         logger.warning("Queue depth unavailable: %s", error)
         return None
 
@@ -90,7 +93,7 @@ def queue_depth() -> int | None:
 def task_stats(*, owner: User) -> dict[str, Any]:
     """Counts of the owner's tasks by status, scene class and object class."""
     tasks = Task.objects.filter(owner=owner)
-    by_status = {status: 0 for status in Task.Status.values}
+    by_status = dict.fromkeys(Task.Status.values, 0)
     by_status.update(
         dict(tasks.values_list("status").annotate(count=Count("id")).values_list("status", "count"))
     )
@@ -115,4 +118,3 @@ def task_stats(*, owner: User) -> dict[str, Any]:
         "by_object": by_object,
         "queue": {"queued_tasks": by_status[Task.Status.QUEUED], "broker_messages": queue_depth()},
     }
-

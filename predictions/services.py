@@ -101,7 +101,9 @@ def _delete_unreferenced_image(storage: Storage, name: str) -> None:
         storage.delete(name)
 
 
-def tasks_rerun(*, owner: User, task_ids: Sequence[int] | None = None, stale: bool = False) -> list[int]:
+def tasks_rerun(
+    *, owner: User, task_ids: Sequence[int] | None = None, stale: bool = False
+) -> list[int]:
     """Queue the owner's tasks to run again with the active models; returns their ids.
 
     ``task_ids`` picks tasks; ``stale`` picks every finished task whose predictions are

@@ -39,7 +39,9 @@ def analyze_task(self: CeleryTask[Any, Any], task_id: int) -> dict[str, int]:
         outcome = batch_process(first_task_id=task_id)
     except TRANSIENT_ERRORS as error:
         countdown = min(300, 2 ** (self.request.retries + 1))
-        logger.warning("Task %s: transient database error, retry in %ss: %s", task_id, countdown, error)
+        logger.warning(
+            "Task %s: transient database error, retry in %ss: %s", task_id, countdown, error
+        )
         raise self.retry(exc=error, countdown=countdown) from error
     return {"done": outcome.done, "failed": outcome.failed, "waiting": outcome.waiting}
 

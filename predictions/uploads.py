@@ -29,7 +29,14 @@ from predictions.models import Task
 
 logger = logging.getLogger(__name__)
 
-ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
+ACCEPTED_FORMATS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "GIF": "gif",
+}
 THUMBNAIL_SIZE = (320, 320)
 ZIP_IGNORED_PREFIXES = ("__MACOSX/", ".")
 
@@ -89,17 +96,17 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(upload.data))
-            image_format = image.format or ""
+            opened = Image.open(io.BytesIO(upload.data))
+            image_format = opened.format or ""
             if image_format not in ACCEPTED_FORMATS:
                 raise UploadError(
                     name,
                     f"{image_format or 'this'} images are not accepted; "
                     f"send {', '.join(sorted(ACCEPTED_FORMATS))}.",
                 )
-            width, height = image.size
+            width, height = opened.size
             _check_dimensions(name, width, height)
-            image = ImageOps.exif_transpose(image)
+            image = ImageOps.exif_transpose(opened)
             image.load()  # full decode: truncated or corrupt data fails here
             thumbnail = _thumbnail(image)
     except UploadError:
@@ -159,7 +166,8 @@ def files_from_zip(*, archive: UploadedFile) -> tuple[list[UploadedFile], list[U
         if len(members) > settings.UPLOAD_MAX_FILES:
             raise UploadError(
                 archive.name,
-                f"the archive holds {len(members)} files; the limit is {settings.UPLOAD_MAX_FILES}.",
+                f"the archive holds {len(members)} files; "
+                f"the limit is {settings.UPLOAD_MAX_FILES}.",
             )
         for info in members:
             member_name = f"{archive.name}/{info.filename}"

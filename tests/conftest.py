@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 
 from ml_models.models import ModelVersion
 from predictions.models import Task
@@ -30,14 +31,18 @@ from tests.factories import ModelVersionFactory, TaskFactory
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Give every database test all aliases: the leader's test database is created after
-    (and from) the shards', so the shards must always be set up too."""
+    (and from) the shards', so the shards must always be set up too. Transactional
+    tests also get the migrations' seeded rows back after their flush."""
     for item in items:
         marker = item.get_closest_marker("django_db")
-        if marker is not None and "databases" not in marker.kwargs:
-            item.add_marker(
-                pytest.mark.django_db(*marker.args, databases="__all__", **marker.kwargs),
-                append=False,
-            )
+        if marker is None:
+            continue
+        kwargs = {"databases": "__all__", **marker.kwargs}
+        if kwargs.get("transaction"):
+            # A transactional test ends with a flush; restore what migrations seeded
+            # (class dictionaries, the shipped model versions) for the next test.
+            kwargs.setdefault("serialized_rollback", True)
+        item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
 
 
 class RedisServer:
@@ -58,7 +63,17 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -124,54 +139,99 @@ def _database_url(alias: str) -> str:
     return f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(
-    django_db_setup: None, django_db_blocker: Any
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process on the real Redis, using the test databases."""
+class WorkerProcess:
+    """A real Celery worker process (with its beat for the sweep) on the test databases."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def environment(self) -> dict[str, str]:
+        environment = dict(os.environ)
+        environment["DATABASE_URL"] = _database_url("default")
+        for index, alias in enumerate(settings.SHARD_ALIASES, start=1):
+            environment[f"SHARD_{index}_URL"] = _database_url(alias)
+        environment["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+        environment["TORCH_THREADS"] = "2"
+        return environment
+
+    def start(self) -> subprocess.Popen[bytes]:
+        from vision_site.celery import app
+
+        with self.log.open("ab") as log_file:
+            self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "vision_site",
+                    "worker",
+                    "--beat",
+                    "--schedule",
+                    str(self.log.with_suffix(".schedule")),
+                    "-Q",
+                    f"default,{settings.CELERY_INFERENCE_QUEUE}",
+                    "--pool",
+                    "solo",
+                    "--concurrency",
+                    "1",
+                    "--hostname",
+                    f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--loglevel",
+                    "INFO",
+                ],
+                env=self.environment(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 90
+        while not app.control.ping(timeout=1.0):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Celery worker did not start:\n{self.log.read_text()}")
+        return self.process
+
+    def kill(self) -> None:
+        """SIGKILL: the worker gets no chance to clean up or acknowledge anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A worker for one test module; purges the queues first."""
     from vision_site.celery import app
 
     app.control.purge()
-    environment = dict(os.environ)
-    environment["DATABASE_URL"] = _database_url("default")
-    for index, alias in enumerate(settings.SHARD_ALIASES, start=1):
-        environment[f"SHARD_{index}_URL"] = _database_url(alias)
-    log = Path(tempfile.gettempdir()) / f"vision-test-worker-{os.getpid()}.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "vision_site",
-                "worker",
-                "-Q",
-                f"default,{settings.CELERY_INFERENCE_QUEUE}",
-                "--pool",
-                "solo",
-                "--concurrency",
-                "1",
-                "--hostname",
-                f"test-{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "INFO",
-            ],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
     try:
-        deadline = time.monotonic() + 90
-        while not app.control.ping(timeout=1.0):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Celery worker did not start:\n{log.read_text()}")
-        yield process
+        yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        worker.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One media folder for the whole run, shared with the worker processes."""
+    root = tmp_path_factory.mktemp("media")
+    override = override_settings(MEDIA_ROOT=str(root))
+    override.enable()
+    yield root
+    override.disable()

@@ -52,7 +52,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         "error": {
             "status": response.status_code,
             "code": code if isinstance(code, str) else "invalid",
-            "message": _first_message(detail.get("detail", detail) if isinstance(detail, dict) else detail),
+            "message": _first_message(
+                detail.get("detail", detail) if isinstance(detail, dict) else detail
+            ),
             "details": detail if isinstance(exc, ValidationError) else None,
         }
     }

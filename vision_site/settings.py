@@ -214,6 +214,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Where model weights live; the shipped defaults sit in ml_models/weights.
 MODEL_WEIGHTS_DIR = Path(env_str("MODEL_WEIGHTS_DIR", str(BASE_DIR / "ml_models" / "weights")))
 TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: one thread per core of this process
+# Detections at or above this score are stored (the detail page's slider starts here);
+# at or above the second they count as present (object counts, gallery filters).
+PREDICTION_STORE_THRESHOLD = env_float("PREDICTION_STORE_THRESHOLD", 0.05)
+OBJECT_PRESENT_THRESHOLD = env_float("OBJECT_PRESENT_THRESHOLD", 0.5)
 
 # --- API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

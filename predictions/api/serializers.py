@@ -30,7 +30,8 @@ class TaskSubmitSerializer(serializers.Serializer[dict[str, Any]]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs["image"] and not attrs["archive"]:
             raise serializers.ValidationError(
-                "Send at least one file in the field 'image' (repeat it per file) or 'archive' (a ZIP)."
+                "Send at least one file in the field 'image' (repeat it per file) "
+                "or 'archive' (a ZIP)."
             )
         total = len(attrs["image"]) + len(attrs["archive"])
         if total > settings.UPLOAD_MAX_FILES:
@@ -109,5 +110,5 @@ class SubmissionResponseSerializer(serializers.Serializer[dict[str, Any]]):
     """Documents the 202 answer of ``POST /tasks/``."""
 
     tasks = SubmittedTaskSerializer(many=True)
-    errors = serializers.ListField(child=serializers.DictField())
+    errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
     message = serializers.CharField()

@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -41,7 +42,8 @@ class NewestFirstPagination(CursorPagination):
 
 def _owner(request: Request) -> User:
     user = request.user
-    assert isinstance(user, User)
+    if not isinstance(user, User):  # IsAuthenticated runs first; this narrows the type
+        raise NotAuthenticated()
     return user
 
 
@@ -77,14 +79,20 @@ class TaskViewSet(
 
     @extend_schema(
         request={"multipart/form-data": TaskSubmitSerializer},
-        responses={202: SubmissionResponseSerializer, 400: OpenApiResponse(description="No usable file.")},
+        responses={
+            202: SubmissionResponseSerializer,
+            400: OpenApiResponse(description="No usable file."),
+        },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = TaskSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         result = tasks_submit(
             owner=_owner(request),
-            files=[UploadedFile(upload.name or "upload", upload.read()) for upload in form.validated_data["image"]],
+            files=[
+                UploadedFile(upload.name or "upload", upload.read())
+                for upload in form.validated_data["image"]
+            ],
             archives=[
                 UploadedFile(upload.name or "archive.zip", upload.read())
                 for upload in form.validated_data["archive"]
@@ -127,7 +135,9 @@ class TaskViewSet(
         ids = [task.pk for task in tasks]
         deadline = time.monotonic() + seconds
         while seconds > 0:
-            finished = Task.objects.filter(pk__in=ids, status__in=[Task.Status.DONE, Task.Status.FAILED])
+            finished = Task.objects.filter(
+                pk__in=ids, status__in=[Task.Status.DONE, Task.Status.FAILED]
+            )
             if finished.count() == len(ids) or time.monotonic() >= deadline:
                 break
             time.sleep(WAIT_POLL_SECONDS)
@@ -146,7 +156,9 @@ class TaskViewSet(
         ids = tasks_rerun(owner=_owner(request), task_ids=[task.pk])
         return Response({"tasks": ids, "message": "Queued again."}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=TaskRerunSerializer, responses={202: OpenApiResponse(description="Queued again.")})
+    @extend_schema(
+        request=TaskRerunSerializer, responses={202: OpenApiResponse(description="Queued again.")}
+    )
     @action(detail=False, methods=["post"], url_path="rerun")
     def rerun_many(self, request: Request) -> Response:
         form = TaskRerunSerializer(data=request.data)
@@ -164,7 +176,9 @@ class TaskViewSet(
     @extend_schema(responses={(200, "image/*"): OpenApiResponse(description="The original image.")})
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: str | None = None) -> FileResponse:
-        return _file_response(self.get_object().image, download_name=self.get_object().original_name)
+        return _file_response(
+            self.get_object().image, download_name=self.get_object().original_name
+        )
 
     @extend_schema(responses={(200, "image/webp"): OpenApiResponse(description="A small preview.")})
     @action(detail=True, methods=["get"])
@@ -179,7 +193,7 @@ def _file_response(field: Any, *, download_name: str | None) -> FileResponse:
         handle = field.open("rb")
     except FileNotFoundError as error:
         raise Http404("The file is missing from storage.") from error
-    response = FileResponse(handle, filename=download_name or None)
+    response = FileResponse(handle, filename=download_name or "")
     response["Cache-Control"] = "private, max-age=86400"
     return response
 

@@ -7,51 +7,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ml_models', '0002_seed_spec_classes'),
-        ('predictions', '0001_initial'),
+        ("ml_models", "0002_seed_spec_classes"),
+        ("predictions", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='claim_token',
+            model_name="task",
+            name="claim_token",
             field=models.UUIDField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='enqueued_at',
+            model_name="task",
+            name="enqueued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='lease_expires_at',
+            model_name="task",
+            name="lease_expires_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='object_counts',
+            model_name="task",
+            name="object_counts",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='task',
-            name='scene_class',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ml_models.sceneclass'),
+            model_name="task",
+            name="scene_class",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="ml_models.sceneclass",
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='scene_score',
+            model_name="task",
+            name="scene_score",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='thumbnail',
-            field=models.FileField(blank=True, max_length=255, upload_to='thumbnails/'),
+            model_name="task",
+            name="thumbnail",
+            field=models.FileField(blank=True, max_length=255, upload_to="thumbnails/"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['object_counts'], name='task_object_counts'),
+            model_name="task",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["object_counts"], name="task_object_counts"
+            ),
         ),
     ]

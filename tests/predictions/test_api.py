@@ -18,11 +18,6 @@ from tests.images import decompression_bomb_png, png_bytes, truncated_jpeg_bytes
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media_root(settings: SettingsWrapper, tmp_path_factory: pytest.TempPathFactory) -> None:
-    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
-
-
 @pytest.fixture
 def owner() -> User:
     return UserFactory.create()
@@ -74,7 +69,9 @@ def test_submitting_images_answers_202_with_tasks_and_per_file_errors(client: AP
         ("bomb.png", decompression_bomb_png(), "decompression bomb"),
     ],
 )
-def test_each_bad_file_gets_a_clear_400(client: APIClient, name: str, data: bytes, expected: str) -> None:
+def test_each_bad_file_gets_a_clear_400(
+    client: APIClient, name: str, data: bytes, expected: str
+) -> None:
     response = client.post("/api/v1/tasks/", {"image": [_file(name, data)]}, format="multipart")
 
     assert response.status_code == 400
@@ -87,7 +84,9 @@ def test_each_bad_file_gets_a_clear_400(client: APIClient, name: str, data: byte
 def test_oversized_file_gets_a_clear_400(client: APIClient, settings: SettingsWrapper) -> None:
     settings.UPLOAD_MAX_BYTES = 2000
     response = client.post(
-        "/api/v1/tasks/", {"image": [_file("big.png", png_bytes(400, 400) + b"\0" * 4000)]}, format="multipart"
+        "/api/v1/tasks/",
+        {"image": [_file("big.png", png_bytes(400, 400) + b"\0" * 4000)]},
+        format="multipart",
     )
 
     assert response.status_code in {400, 413}
@@ -97,7 +96,9 @@ def test_oversized_file_gets_a_clear_400(client: APIClient, settings: SettingsWr
 def test_zip_with_a_bad_member_accepts_the_rest(client: APIClient) -> None:
     archive = zip_bytes({"good.png": png_bytes(), "bad.jpg": truncated_jpeg_bytes()})
 
-    response = client.post("/api/v1/tasks/", {"archive": [_file("set.zip", archive)]}, format="multipart")
+    response = client.post(
+        "/api/v1/tasks/", {"archive": [_file("set.zip", archive)]}, format="multipart"
+    )
 
     assert response.status_code == 202
     assert len(response.json()["tasks"]) == 1
@@ -105,7 +106,9 @@ def test_zip_with_a_bad_member_accepts_the_rest(client: APIClient) -> None:
 
 
 def test_a_file_that_is_not_a_zip_gets_a_clear_400(client: APIClient) -> None:
-    response = client.post("/api/v1/tasks/", {"archive": [_file("set.zip", b"nope")]}, format="multipart")
+    response = client.post(
+        "/api/v1/tasks/", {"archive": [_file("set.zip", b"nope")]}, format="multipart"
+    )
 
     assert response.status_code == 400
     assert "not a valid ZIP" in response.json()["error"]["message"]
@@ -119,7 +122,9 @@ def test_no_files_at_all_is_a_400(client: APIClient) -> None:
 
 
 def test_another_users_task_is_a_404_everywhere(client: APIClient, owner: User) -> None:
-    submitted = client.post("/api/v1/tasks/", {"image": [_file("a.png", png_bytes())]}, format="multipart")
+    submitted = client.post(
+        "/api/v1/tasks/", {"image": [_file("a.png", png_bytes())]}, format="multipart"
+    )
     task_id = submitted.json()["tasks"][0]["id"]
     intruder = APIClient()
     intruder.force_authenticate(UserFactory.create())
@@ -134,7 +139,10 @@ def test_another_users_task_is_a_404_everywhere(client: APIClient, owner: User) 
         response = getattr(intruder, method)(url)
         assert response.status_code == 404, (method, url)
     assert intruder.get("/api/v1/tasks/").json()["results"] == []
-    assert intruder.post("/api/v1/tasks/rerun/", {"ids": [task_id]}, format="json").json()["tasks"] == []
+    assert (
+        intruder.post("/api/v1/tasks/rerun/", {"ids": [task_id]}, format="json").json()["tasks"]
+        == []
+    )
     assert Task.objects.get(pk=task_id).owner == owner
 
     assert client.get(f"/api/v1/tasks/{task_id}/image/").status_code == 200
@@ -142,16 +150,38 @@ def test_another_users_task_is_a_404_everywhere(client: APIClient, owner: User) 
 
 
 def test_done_task_returns_spec_fields(client: APIClient, owner: User) -> None:
-    detector = ModelVersion.objects.create(kind="detector", name="det-v1", architecture="x", weights_path="x")
-    scene = ModelVersion.objects.create(kind="scene", name="scene-v1", architecture="x", weights_path="x")
-    task = TaskFactory.create(owner=owner, status=Task.Status.DONE, detector_version=detector, scene_version=scene)
+    detector = ModelVersion.objects.create(
+        kind="detector", name="det-v1", architecture="x", weights_path="x"
+    )
+    scene = ModelVersion.objects.create(
+        kind="scene", name="scene-v1", architecture="x", weights_path="x"
+    )
+    task = TaskFactory.create(
+        owner=owner, status=Task.Status.DONE, detector_version=detector, scene_version=scene
+    )
     predictions_insert(
         rows=[
-            PredictionRow(task_id=task.pk, kind="scene", score=0.9, model_version_id=scene.pk, scene_class_id=1),
-            PredictionRow(task_id=task.pk, kind="scene", score=0.05, model_version_id=scene.pk, scene_class_id=2),
             PredictionRow(
-                task_id=task.pk, kind="object", score=0.8, model_version_id=detector.pk,
-                object_class_id=1, box=(1.0, 2.0, 3.0, 4.0),
+                task_id=task.pk,
+                kind="scene",
+                score=0.9,
+                model_version_id=scene.pk,
+                scene_class_id=1,
+            ),
+            PredictionRow(
+                task_id=task.pk,
+                kind="scene",
+                score=0.05,
+                model_version_id=scene.pk,
+                scene_class_id=2,
+            ),
+            PredictionRow(
+                task_id=task.pk,
+                kind="object",
+                score=0.8,
+                model_version_id=detector.pk,
+                object_class_id=1,
+                box=(1.0, 2.0, 3.0, 4.0),
             ),
         ]
     )
@@ -162,7 +192,9 @@ def test_done_task_returns_spec_fields(client: APIClient, owner: User) -> None:
     assert {"file", "width", "height", "scene", "objects", "models"} <= body.keys()
     assert body["scene"]["score"] == 0.9
     assert [entry["score"] for entry in body["scene"]["top"]] == [0.9, 0.05]
-    assert body["objects"] == [{"label": body["objects"][0]["label"], "score": 0.8, "box": [1.0, 2.0, 3.0, 4.0]}]
+    assert body["objects"] == [
+        {"label": body["objects"][0]["label"], "score": 0.8, "box": [1.0, 2.0, 3.0, 4.0]}
+    ]
     assert body["models"] == {"detector": "det-v1", "scene": "scene-v1"}
 
 
@@ -176,8 +208,12 @@ def test_filters_and_keyset_pagination(client: APIClient, owner: User) -> None:
     second = client.get(page["next"]).json()
     assert {t["id"] for t in second["results"]}.isdisjoint({t["id"] for t in page["results"]})
 
-    assert [t["id"] for t in client.get("/api/v1/tasks/", {"object": "star"}).json()["results"]] == [tasks[0].pk]
-    assert [t["id"] for t in client.get("/api/v1/tasks/", {"status": "done"}).json()["results"]] == [tasks[0].pk]
+    assert [
+        t["id"] for t in client.get("/api/v1/tasks/", {"object": "star"}).json()["results"]
+    ] == [tasks[0].pk]
+    assert [
+        t["id"] for t in client.get("/api/v1/tasks/", {"status": "done"}).json()["results"]
+    ] == [tasks[0].pk]
 
 
 def test_stats_and_dictionaries(client: APIClient, owner: User) -> None:

@@ -23,10 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def empty_queue(settings: SettingsWrapper, tmp_path_factory: pytest.TempPathFactory) -> None:
+def empty_queue() -> None:
     from vision_site.celery import app
 
-    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
     app.control.purge()
 
 
@@ -70,13 +69,19 @@ def test_claim_takes_the_first_task_and_queued_others_oldest_first() -> None:
 def test_sweep_takes_back_tasks_whose_worker_lease_ran_out(settings: SettingsWrapper) -> None:
     settings.TASK_MAX_ATTEMPTS = 3
     lost = TaskFactory.create(
-        status=Task.Status.RUNNING, attempts=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+        status=Task.Status.RUNNING,
+        attempts=1,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     hopeless = TaskFactory.create(
-        status=Task.Status.RUNNING, attempts=3, lease_expires_at=timezone.now() - timedelta(seconds=1)
+        status=Task.Status.RUNNING,
+        attempts=3,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     alive = TaskFactory.create(
-        status=Task.Status.RUNNING, attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=5)
+        status=Task.Status.RUNNING,
+        attempts=1,
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
     )
 
     result = tasks_sweep()
@@ -90,6 +95,7 @@ def test_sweep_takes_back_tasks_whose_worker_lease_ran_out(settings: SettingsWra
 
 def test_rerun_of_stale_tasks_touches_only_those() -> None:
     owner: User = UserFactory.create()
+    ModelVersion.objects.filter(is_active=True).update(is_active=False)
     old_detector = ModelVersionFactory.create(kind="detector")
     detector = ModelVersionFactory.create(kind="detector", is_active=True)
     scene = ModelVersionFactory.create(kind="scene", is_active=True)

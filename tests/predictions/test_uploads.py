@@ -19,11 +19,6 @@ from tests.images import (
 )
 
 
-@pytest.fixture(autouse=True)
-def media_root(settings: SettingsWrapper, tmp_path_factory: pytest.TempPathFactory) -> None:
-    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
-
-
 def _error(name: str, data: bytes) -> str:
     with pytest.raises(UploadError) as raised:
         image_validate(upload=UploadedFile(name, data))
@@ -93,7 +88,9 @@ def test_identical_content_is_stored_once() -> None:
     owner: User = UserFactory.create()
     data = png_bytes(colour="yellow")
 
-    result = tasks_submit(owner=owner, files=[UploadedFile("a.png", data), UploadedFile("b.png", data)])
+    result = tasks_submit(
+        owner=owner, files=[UploadedFile("a.png", data), UploadedFile("b.png", data)]
+    )
 
     first, second = result.tasks
     assert first.image.name == second.image.name
