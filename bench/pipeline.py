@@ -232,9 +232,8 @@ def main() -> None:
     print(f"{'model throughput (in-process), img/s':<44} | {model_ips:>10.1f}")
     print(f"{'pipeline throughput (API to stored), img/s':<44} | {pipeline_ips:>10.1f}")
     print(f"{'pipeline / model':<44} | {pipeline_ips / model_ips:>10.0%}")
-    print(
-        f"{'GET /tasks/{id}/ p50 ms (' + str(args.clients) + ' clients)':<44} | {quantiles[49] * 1000:>10.1f}"
-    )
+    p50_label = f"GET /tasks/{{id}}/ p50 ms ({args.clients} clients)"
+    print(f"{p50_label:<44} | {quantiles[49] * 1000:>10.1f}")
     print(f"{'GET /tasks/{id}/ p95 ms':<44} | {quantiles[94] * 1000:>10.1f}")
     print(f"{'GET requests measured':<44} | {len(timings):>10}")
 
