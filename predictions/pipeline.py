@@ -5,6 +5,12 @@ torch-heavy inference code lazily. One batch = the tasks one claim holds: their
 images are decoded in a background thread while the models work on the previous
 chunk, and all their predictions are written with one multi-row insert (one round
 trip per shard). If a shard is down, only the tasks stored on it wait.
+
+Why not celery-batches: it gathers batches from messages buffered inside the worker,
+which needs a prefetch far above the batch size (we run prefetch 1 with late acks),
+and a buffer that dies with a killed worker. Claiming queued tasks from the database
+batches just as well, keeps the Task row the single truth, and lets a lease decide
+when a dead worker's tasks are taken back.
 """
 
 from __future__ import annotations

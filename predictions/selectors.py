@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncMinute
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
-from ml_models.models import ObjectClass, SceneClass
+from ml_models.models import ModelVersion, ObjectClass, SceneClass
 from predictions.models import Prediction, Task
 from sql_shards.errors import shard_errors
 from sql_shards.selectors import LEADER, shard_for_task
@@ -24,9 +32,17 @@ def predictions_for_task(*, task_id: int) -> list[Prediction]:
     Raises ``ShardUnavailableError`` naming the shard when the task's shard is down;
     tasks on other shards are unaffected.
     """
-    shard = shard_for_task(task_id=task_id)
-    with shard_errors(None if shard == LEADER else shard):
-        return list(Prediction.objects.filter(task_id=task_id).order_by("-score", "id"))
+
+    def task_shard() -> str | None:
+        shard = shard_for_task(task_id=task_id)
+        return None if shard == LEADER else shard
+
+    with shard_errors(task_shard):
+        return list(
+            Prediction.objects.filter(task_id=task_id)
+            .select_related("object_class", "scene_class")
+            .order_by("-score", "id")
+        )
 
 
 def tasks_for_owner(*, owner: User) -> QuerySet[Task]:
@@ -41,11 +57,9 @@ def tasks_for_owner(*, owner: User) -> QuerySet[Task]:
 def task_result(*, task: Task) -> dict[str, Any]:
     """SPEC.md's fields for a finished task: file, size, scene, objects and models."""
     predictions = predictions_for_task(task_id=task.pk)
-    object_names = dict(ObjectClass.objects.values_list("pk", "name"))
-    scene_names = dict(SceneClass.objects.values_list("pk", "name"))
     top = [
         {
-            "label": scene_names.get(prediction.scene_class_id or 0, "unknown"),
+            "label": prediction.scene_class.name if prediction.scene_class else "unknown",
             "score": prediction.score,
         }
         for prediction in predictions
@@ -53,7 +67,7 @@ def task_result(*, task: Task) -> dict[str, Any]:
     ]
     objects = [
         {
-            "label": object_names.get(prediction.object_class_id or 0, "unknown"),
+            "label": prediction.object_class.name if prediction.object_class else "unknown",
             "score": prediction.score,
             "box": prediction.box,
         }
@@ -117,4 +131,170 @@ def task_stats(*, owner: User) -> dict[str, Any]:
         "by_scene": by_scene,
         "by_object": by_object,
         "queue": {"queued_tasks": by_status[Task.Status.QUEUED], "broker_messages": queue_depth()},
+    }
+
+
+# --- Pages: gallery, detail, dashboard ------------------------------------------------
+
+GALLERY_PAGE_SIZE = 48
+GALLERY_SORTS = ("newest", "score")
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """One page of a keyset-paginated task list and the cursor of the next one."""
+
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+def _cursor_encode(values: list[str]) -> str:
+    return base64.urlsafe_b64encode("|".join(values).encode()).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str) -> list[str] | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def gallery_page(
+    *,
+    tasks: QuerySet[Task],
+    sort: str = "newest",
+    cursor: str | None = None,
+    page_size: int = GALLERY_PAGE_SIZE,
+) -> GalleryPage:
+    """A page of ``tasks`` after ``cursor``, newest first or best scene score first.
+
+    Keyset pagination on ``(created_at, id)`` or ``(scene_score, id)``: no OFFSET and
+    no COUNT, so the thousandth page costs what the first does. Sorting by score lists
+    only scored (finished) tasks. A malformed cursor starts from the beginning.
+    """
+    position = _cursor_decode(cursor) if cursor else None
+    if sort == "score":
+        tasks = tasks.filter(scene_score__isnull=False).order_by("-scene_score", "-id")
+        if position and len(position) == 2:
+            try:
+                score, last_id = float(position[0]), int(position[1])
+            except ValueError:
+                score, last_id = None, None
+            if score is not None and last_id is not None:
+                tasks = tasks.filter(
+                    Q(scene_score__lt=score) | Q(scene_score=score, id__lt=last_id)
+                )
+    else:
+        tasks = tasks.order_by("-created_at", "-id")
+        if position and len(position) == 2:
+            created = parse_datetime(position[0])
+            if created is not None and position[1].isdigit():
+                last_id = int(position[1])
+                tasks = tasks.filter(
+                    Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id)
+                )
+    rows = list(tasks[: page_size + 1])
+    page, more = rows[:page_size], len(rows) > page_size
+    next_cursor = None
+    if more:
+        last = page[-1]
+        key = repr(last.scene_score) if sort == "score" else last.created_at.isoformat()
+        next_cursor = _cursor_encode([key, str(last.pk)])
+    return GalleryPage(tasks=page, next_cursor=next_cursor)
+
+
+def task_for_owner(*, owner: User, task_id: int) -> Task:
+    """The owner's task ``task_id``; anyone else's is ``Task.DoesNotExist``."""
+    return tasks_for_owner(owner=owner).get(pk=task_id)
+
+
+def task_statuses(*, owner: User, task_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Status and summary of some of the owner's tasks, for live progress on a page."""
+    tasks = tasks_for_owner(owner=owner).filter(pk__in=list(task_ids))
+    return [
+        {
+            "id": task.pk,
+            "name": task.original_name,
+            "status": task.status,
+            "error": task.error,
+            "scene": task.scene_class.name if task.scene_class else None,
+            "scene_display": str(task.scene_class) if task.scene_class else None,
+            "scene_score": task.scene_score,
+            "objects": sum(int(count) for count in (task.object_counts or {}).values()),
+        }
+        for task in tasks
+    ]
+
+
+@dataclass(frozen=True)
+class ClassStyle:
+    """How a class looks on the pages: its display name and colour."""
+
+    name: str
+    display_name: str
+    colour: str
+
+
+def class_styles() -> tuple[dict[str, ClassStyle], dict[str, ClassStyle]]:
+    """Object and scene classes by name (two small queries on the leader)."""
+    objects = {
+        name: ClassStyle(name, display or name, colour)
+        for name, display, colour in ObjectClass.objects.values_list(
+            "name", "display_name", "colour"
+        )
+    }
+    scenes = {
+        name: ClassStyle(name, display or name, colour)
+        for name, display, colour in SceneClass.objects.values_list(
+            "name", "display_name", "colour"
+        )
+    }
+    return objects, scenes
+
+
+def tasks_finished_per_minute(*, owner: User, minutes: int = 60) -> list[int]:
+    """Tasks finished in each of the last ``minutes`` minutes, oldest first."""
+    now = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    since = now - timedelta(minutes=minutes)
+    counts = dict(
+        Task.objects.filter(owner=owner, finished_at__gte=since, finished_at__lt=now)
+        .annotate(minute=TruncMinute("finished_at"))
+        .values_list("minute")
+        .annotate(count=Count("id"))
+        .values_list("minute", "count")
+    )
+    return [counts.get(since + timedelta(minutes=index), 0) for index in range(minutes)]
+
+
+def model_version_plots(*, version: ModelVersion) -> dict[str, str]:
+    """The evaluation plots recorded on ``version``: {part: media-relative path}."""
+    evaluation = (version.metrics or {}).get("evaluation") or {}
+    plots: dict[str, str] = {}
+    if isinstance(evaluation, dict):
+        for part in ("detection", "scene"):
+            section = evaluation.get(part)
+            if isinstance(section, dict) and isinstance(section.get("plot"), str):
+                plots[part] = section["plot"]
+    return plots
+
+
+def model_version_plot_file(*, version: ModelVersion, part: str) -> Path | None:
+    """The file of one of ``version``'s plots, only if it lies under MEDIA_ROOT."""
+    relative = model_version_plots(version=version).get(part)
+    if relative is None:
+        return None
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def model_version_headline_metrics(*, version: ModelVersion) -> dict[str, float]:
+    """The scalar metrics of ``version`` (mAP, accuracy, ...), for summaries."""
+    return {
+        key: float(value)
+        for key, value in (version.metrics or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.db import DatabaseError
@@ -26,18 +26,23 @@ def shard_named_in(error: BaseException) -> str | None:
 
 
 @contextmanager
-def shard_errors(default_shard: str | None = None) -> Iterator[None]:
+def shard_errors(
+    default_shard: str | Callable[[], str | None] | None = None,
+) -> Iterator[None]:
     """Turn a postgres_fdw connection failure into :class:`ShardUnavailableError`.
 
     The shard is the one PostgreSQL names in its message, else ``default_shard`` (the
-    shard the caller's task lives on). Other database errors pass through unchanged.
+    shard the caller's task lives on; a callable is only asked once a failure needs
+    it, keeping the lookup off the hot path). Other database errors pass through.
     """
     try:
         yield
     except DatabaseError as error:
         if not _is_connection_failure(error):
             raise
-        shard = shard_named_in(error) or default_shard
+        shard = shard_named_in(error)
+        if shard is None:
+            shard = default_shard() if callable(default_shard) else default_shard
         if shard is None:
             raise
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)

@@ -47,6 +47,11 @@ def partitions_for_tasks(*, task_ids: Sequence[int]) -> dict[int, int]:
             "SELECT task_id, remainder FROM unnest(%s::bigint[]) AS task_id, "
             "generate_series(0, %s - 1) AS remainder "
             "WHERE satisfies_hash_partition(%s::regclass, %s, remainder, task_id)",
-            [list(task_ids), settings.PREDICTION_PARTITIONS, PARENT_TABLE, settings.PREDICTION_PARTITIONS],
+            [
+                list(task_ids),
+                settings.PREDICTION_PARTITIONS,
+                PARENT_TABLE,
+                settings.PREDICTION_PARTITIONS,
+            ],
         )
         return {int(task_id): int(remainder) for task_id, remainder in cursor.fetchall()}

@@ -235,3 +235,12 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     override.enable()
     yield root
     override.disable()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fdw_disconnect_at_end(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Close the leader's postgres_fdw connections before the shard test databases are
+    dropped; otherwise PostgreSQL refuses to drop a database that is still in use."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT postgres_fdw_disconnect_all()")
