@@ -204,3 +204,15 @@ def test_an_unreadable_image_fails_with_its_reason(celery_worker: WorkerProcess)
     assert task.status == Task.Status.FAILED
     assert "could not be read" in task.error
     assert client.get(f"/api/v1/tasks/{broken.pk}/").json()["error"] == task.error
+
+
+def test_wait_returns_finished_results_inline(celery_worker: WorkerProcess) -> None:
+    client, _ = _client()
+
+    response = client.post(
+        "/api/v1/tasks/", {"image": _images(1, seed=13), "wait": 10}, format="multipart"
+    )
+
+    (task,) = response.json()["tasks"]
+    assert task["status"] == "done", task
+    assert {"file", "width", "height", "scene", "objects", "models"} <= task.keys()
