@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BENCH_REDIS = "redis://127.0.0.1:6379/14"
 os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", BENCH_REDIS)
 
-import django  # noqa: E402
+import django  # noqa: E402  # pylint: disable=wrong-import-position
 
 django.setup()
 

@@ -22,9 +22,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from predictions.models import Task
+from vision_site.celery import app
 
 logger = logging.getLogger(__name__)
 
+ANALYZE_TASK = "predictions.tasks.analyze_task"
 # Publishing must fail fast when Redis is down: the caller keeps the task queued.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
@@ -35,13 +37,16 @@ def tasks_enqueue(*, task_ids: Sequence[int], countdown: float | None = None) ->
     Returns False (and logs) if the broker cannot be reached; the tasks stay queued
     and the sweep sends them later.
     """
-    from predictions.tasks import analyze_task
-
     sent: list[int] = []
     try:
         for task_id in task_ids:
-            analyze_task.apply_async(
-                args=(task_id,), countdown=countdown or 0, retry_policy=PUBLISH_RETRY_POLICY
+            # By name: the task module imports the pipeline, which imports this one.
+            app.send_task(
+                ANALYZE_TASK,
+                args=(task_id,),
+                countdown=countdown,
+                retry_policy=PUBLISH_RETRY_POLICY,
+                ignore_result=True,
             )
             sent.append(task_id)
     except Exception as error:

@@ -9,6 +9,7 @@ from celery import Task as CeleryTask
 from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError
 
+from predictions.delivery import ANALYZE_TASK
 from vision_site.celery import app
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 @app.task(
     bind=True,
-    name="predictions.tasks.analyze_task",
+    name=ANALYZE_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=8,

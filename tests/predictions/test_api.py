@@ -1,5 +1,8 @@
 """The tasks API: submission answers, bad inputs and owner isolation."""
 
+# Tests receive pytest fixtures as arguments, used or not, named like the fixtures.
+# pylint: disable=redefined-outer-name,unused-argument
+
 from __future__ import annotations
 
 import io

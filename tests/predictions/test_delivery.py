@@ -1,5 +1,8 @@
 """Nothing accepted is lost: Redis down at upload, lost workers, stale reruns."""
 
+# Tests receive pytest fixtures as arguments, used or not, named like the fixtures.
+# pylint: disable=redefined-outer-name,unused-argument
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -63,7 +66,7 @@ def test_claim_takes_the_first_task_and_queued_others_oldest_first() -> None:
         tasks[2].pk,
     }
     # A duplicate message for a held task claims nothing.
-    assert tasks_claim(first_task_id=tasks[2].pk, limit=3).tasks == []
+    assert not tasks_claim(first_task_id=tasks[2].pk, limit=3).tasks
 
 
 def test_sweep_takes_back_tasks_whose_worker_lease_ran_out(settings: SettingsWrapper) -> None:

@@ -4,6 +4,9 @@ Also: a worker killed mid-batch (SIGKILL) and Redis stopped during an upload los
 nothing, and nothing is ever stored twice.
 """
 
+# Tests receive pytest fixtures as arguments, used or not, named like the fixtures.
+# pylint: disable=redefined-outer-name,unused-argument
+
 from __future__ import annotations
 
 import io

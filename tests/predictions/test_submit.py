@@ -1,5 +1,8 @@
 """``manage.py submit`` and the standalone client against a live server and worker."""
 
+# Tests receive pytest fixtures as arguments, used or not, named like the fixtures.
+# pylint: disable=redefined-outer-name,unused-argument
+
 from __future__ import annotations
 
 import csv

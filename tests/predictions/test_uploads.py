@@ -1,5 +1,8 @@
 """Upload validation: real image content, limits, bombs, ZIP members."""
 
+# Tests receive pytest fixtures as arguments, used or not, named like the fixtures.
+# pylint: disable=redefined-outer-name,unused-argument
+
 from __future__ import annotations
 
 import pytest
@@ -92,7 +95,8 @@ def test_identical_content_is_stored_once() -> None:
         owner=owner, files=[UploadedFile("a.png", data), UploadedFile("b.png", data)]
     )
 
-    first, second = result.tasks
+    assert len(result.tasks) == 2
+    first, second = result.tasks[0], result.tasks[1]
     assert first.image.name == second.image.name
     assert default_storage.exists(first.image.name)
     assert default_storage.exists(first.thumbnail.name)
