@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from pytest_django.fixtures import SettingsWrapper
@@ -235,3 +236,22 @@ def test_stats_and_dictionaries(client: APIClient, owner: User) -> None:
 def test_openapi_schema_and_swagger_ui_are_served(client: APIClient) -> None:
     assert client.get("/api/v1/schema/").status_code == 200
     assert client.get("/api/v1/docs/").status_code == 200
+
+
+def test_list_and_detail_query_counts_do_not_grow_with_tasks(
+    client: APIClient, owner: User, django_assert_max_num_queries: Any
+) -> None:
+    scene = ModelVersion.objects.create(
+        kind="scene", name="scene-q", architecture="x", weights_path="x"
+    )
+    tasks = [
+        TaskFactory.create(
+            owner=owner, status=Task.Status.DONE, scene_version=scene, detector_version=scene
+        )
+        for _ in range(30)
+    ]
+
+    with django_assert_max_num_queries(3):
+        assert len(client.get("/api/v1/tasks/").json()["results"]) == 30
+    with django_assert_max_num_queries(3):
+        assert client.get(f"/api/v1/tasks/{tasks[0].pk}/").status_code == 200
