@@ -53,5 +53,5 @@ lint: venv
 	$(BIN)/pylint accounts ml_models predictions sql_shards vision_site tests $(wildcard bench) manage.py
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: venv services lint
+test: venv services lint check-docker
 	$(TEST_ENV) $(BIN)/pytest
