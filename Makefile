@@ -10,7 +10,7 @@ export DJANGO_SETTINGS_MODULE := vision_site.settings
 # nothing is lost) and use short leases so that recovery happens within seconds.
 TEST_ENV := REDIS_URL=redis://127.0.0.1:6390/0 TASK_LEASE_SECONDS=20 TASK_REQUEUE_AFTER_SECONDS=4 TASK_SWEEP_INTERVAL_SECONDS=1
 
-.PHONY: venv services databases migrate up down test lint check-docker
+.PHONY: venv services browser databases migrate up down test lint check-docker
 
 venv: $(BIN)/.installed
 
@@ -27,6 +27,11 @@ services:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
+
+# Debian's Chromium for the Playwright browser tests (Playwright's own download
+# cannot reach its servers from these machines).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 databases: venv services
 	$(BIN)/python manage.py shards createdb
@@ -53,5 +58,5 @@ lint: venv
 	$(BIN)/pylint accounts ml_models predictions sql_shards vision_site tests $(wildcard bench) manage.py
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: venv services lint check-docker
+test: venv services browser lint check-docker
 	$(TEST_ENV) $(BIN)/pytest

@@ -49,7 +49,8 @@ def tasks_enqueue(*, task_ids: Sequence[int], countdown: float | None = None) ->
                 ignore_result=True,
             )
             sent.append(task_id)
-    except Exception as error:
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Any broker failure (connection refused, timeout, auth) leaves the tasks queued.
         logger.warning(
             "Broker unreachable, %d task(s) stay queued for the sweep: %s",
             len(task_ids) - len(sent),
@@ -94,21 +95,19 @@ def tasks_claim(*, first_task_id: int, limit: int, wait_ms: int = 0) -> Claim:
         if not first:
             return Claim(token, [])
         claimed += first
-        claimed += _claim_more(exclude={first_task_id}, limit=limit - 1, now=now)
+        claimed += _claim_more(exclude={first_task_id}, limit=limit - 1)
         _mark_running(claimed, token=token, now=now)
     if len(claimed) < limit and wait_ms > 0:
         time.sleep(wait_ms / 1000)
         with transaction.atomic():
             now = timezone.now()
-            more = _claim_more(
-                exclude={task.pk for task in claimed}, limit=limit - len(claimed), now=now
-            )
+            more = _claim_more(exclude={task.pk for task in claimed}, limit=limit - len(claimed))
             _mark_running(more, token=token, now=now)
         claimed += more
     return Claim(token, claimed)
 
 
-def _claim_more(*, exclude: set[int], limit: int, now: datetime) -> list[Task]:
+def _claim_more(*, exclude: set[int], limit: int) -> list[Task]:
     if limit <= 0:
         return []
     return list(

@@ -75,6 +75,7 @@ class Task(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_newest"),
+            models.Index(fields=["owner", "-scene_score", "-id"], name="task_owner_best_scene"),
             models.Index(fields=["status", "created_at"], name="task_status_created"),
             GinIndex(fields=["object_counts"], name="task_object_counts"),
         ]

@@ -99,7 +99,8 @@ def queue_depth() -> int | None:
         with app.connection_for_read() as broker:
             client = broker.default_channel.client  # type: ignore[attr-defined]
             return int(client.llen(settings.CELERY_INFERENCE_QUEUE))
-    except Exception as error:
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Stats must render with the broker down, whatever the client raises.
         logger.warning("Queue depth unavailable: %s", error)
         return None
 

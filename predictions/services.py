@@ -132,3 +132,39 @@ def tasks_rerun(
         )
         transaction.on_commit(lambda: tasks_enqueue(task_ids=ids))
     return ids
+
+
+def tasks_delete(*, owner: User, task_ids: Sequence[int]) -> int:
+    """Delete those of ``task_ids`` that belong to ``owner``; returns how many.
+
+    Each task goes with its predictions on its own shard (see ``task_delete``); a shard
+    that is down raises ``ShardUnavailableError`` after the tasks before it are gone.
+    """
+    deleted = 0
+    for task in Task.objects.filter(owner=owner, pk__in=list(task_ids)).order_by("pk"):
+        task_delete(task=task)
+        deleted += 1
+    return deleted
+
+
+def tasks_rerun_by_staff(*, task_ids: Sequence[int]) -> list[int]:
+    """Queue any users' tasks ``task_ids`` to run again (staff only: the caller checks).
+
+    Same effect per task as ``tasks_rerun``: back to queued, claim dropped, enqueued
+    after commit, predictions replaced when the worker stores the new ones.
+    """
+    with transaction.atomic():
+        ids = list(
+            Task.objects.filter(pk__in=list(task_ids))
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        Task.objects.filter(pk__in=ids).update(
+            status=Task.Status.QUEUED,
+            claim_token=None,
+            lease_expires_at=None,
+            enqueued_at=None,
+            error="",
+        )
+        transaction.on_commit(lambda: tasks_enqueue(task_ids=ids))
+    return ids

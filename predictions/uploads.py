@@ -109,8 +109,6 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
             image = ImageOps.exif_transpose(opened)
             image.load()  # full decode: truncated or corrupt data fails here
             thumbnail = _thumbnail(image)
-    except UploadError:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UploadError(name, f"refused as a decompression bomb ({error}).") from error
     except UnidentifiedImageError as error:

@@ -152,6 +152,7 @@ class TaskViewSet(
     @extend_schema(request=None, responses={202: OpenApiResponse(description="Queued again.")})
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk: str | None = None) -> Response:
+        del pk  # get_object() reads it from the URL
         task = self.get_object()
         ids = tasks_rerun(owner=_owner(request), task_ids=[task.pk])
         return Response({"tasks": ids, "message": "Queued again."}, status=status.HTTP_202_ACCEPTED)
@@ -176,6 +177,7 @@ class TaskViewSet(
     @extend_schema(responses={(200, "image/*"): OpenApiResponse(description="The original image.")})
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: str | None = None) -> FileResponse:
+        del pk  # get_object() reads it from the URL
         return _file_response(
             self.get_object().image, download_name=self.get_object().original_name
         )
@@ -183,6 +185,7 @@ class TaskViewSet(
     @extend_schema(responses={(200, "image/webp"): OpenApiResponse(description="A small preview.")})
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: str | None = None) -> FileResponse:
+        del pk  # get_object() reads it from the URL
         return _file_response(self.get_object().thumbnail, download_name=None)
 
 

@@ -23,6 +23,11 @@ PRODUCTION_SECRETS = {
 }
 
 
+PRINT_SETTINGS = (
+    "from django.conf import settings; print(settings.DEBUG, settings.DATABASES['shard_2']['HOST'])"
+)
+
+
 def _load_settings(**environment: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key not in PRODUCTION_SECRETS}
     env.update(environment, DJANGO_SETTINGS_MODULE="vision_site.settings")
@@ -30,7 +35,7 @@ def _load_settings(**environment: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-c",
-            "from django.conf import settings; print(settings.DEBUG, settings.DATABASES['shard_2']['HOST'])",
+            PRINT_SETTINGS,
         ],
         cwd=ROOT,
         env=env,

@@ -1,0 +1,462 @@
+"""The pages: upload, gallery, detail, dashboard and the owner-checked files behind them."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
+
+from accounts.models import User
+from ml_models.models import ModelVersion, ObjectClass, SceneClass
+from predictions.models import Task
+from predictions.selectors import gallery_page, task_result, tasks_for_owner
+from predictions.services import PredictionRow, predictions_insert
+from tests.factories import ModelVersionFactory, TaskFactory, UserFactory
+from tests.images import png_bytes
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+@pytest.fixture(name="owner")
+def owner_fixture() -> User:
+    user: User = UserFactory.create()
+    return user
+
+
+@pytest.fixture(name="browser")
+def browser_fixture(client: Client, owner: User) -> Client:
+    client.force_login(owner)
+    return client
+
+
+def done_task(owner: User, *, scene: str = "house", score: float = 0.9, **fields: Any) -> Task:
+    """A finished task with two scene rows and three boxes stored on its shard."""
+    detector = ModelVersionFactory.create(kind=ModelVersion.Kind.DETECTOR)
+    scene_model = ModelVersionFactory.create(kind=ModelVersion.Kind.SCENE)
+    scene_class = SceneClass.objects.get(name=scene)
+    task: Task = TaskFactory.create(
+        owner=owner,
+        status=Task.Status.DONE,
+        scene_class=scene_class,
+        scene_score=score,
+        object_counts={"triangle": 1, "square": 1},
+        detector_version=detector,
+        scene_version=scene_model,
+        started_at=timezone.now() - timedelta(seconds=2),
+        finished_at=timezone.now(),
+        **fields,
+    )
+    objects = dict(ObjectClass.objects.values_list("name", "pk"))
+    other_scene = SceneClass.objects.exclude(pk=scene_class.pk).first()
+    assert other_scene is not None
+    predictions_insert(
+        rows=[
+            PredictionRow(task.pk, "scene", score, scene_model.pk, scene_class_id=scene_class.pk),
+            PredictionRow(task.pk, "scene", 0.05, scene_model.pk, scene_class_id=other_scene.pk),
+            PredictionRow(
+                task.pk, "object", 0.93, detector.pk, objects["triangle"], box=(10, 5, 60, 40)
+            ),
+            PredictionRow(
+                task.pk, "object", 0.81, detector.pk, objects["square"], box=(12, 40, 58, 90)
+            ),
+            PredictionRow(
+                task.pk, "object", 0.12, detector.pk, objects["circle"], box=(70, 70, 80, 80)
+            ),
+        ]
+    )
+    return task
+
+
+def task_urls(task: Task) -> dict[str, tuple[str, str]]:
+    """Every page and file URL of one task, with its method."""
+    return {
+        "detail": ("get", reverse("predictions:task_detail", args=[task.pk])),
+        "image": ("get", reverse("predictions:task_image", args=[task.pk])),
+        "thumbnail": ("get", reverse("predictions:task_thumbnail", args=[task.pk])),
+        "json": ("get", reverse("predictions:task_json", args=[task.pk])),
+        "rerun": ("post", reverse("predictions:task_rerun", args=[task.pk])),
+        "delete": ("post", reverse("predictions:task_delete", args=[task.pk])),
+        "api detail": ("get", f"/api/v1/tasks/{task.pk}/"),
+        "api image": ("get", f"/api/v1/tasks/{task.pk}/image/"),
+        "api thumbnail": ("get", f"/api/v1/tasks/{task.pk}/thumbnail/"),
+        "api rerun": ("post", f"/api/v1/tasks/{task.pk}/rerun/"),
+        "api delete": ("delete", f"/api/v1/tasks/{task.pk}/"),
+    }
+
+
+# --- Permissions ----------------------------------------------------------------------
+
+
+def test_another_users_task_is_a_404_everywhere(browser: Client, media_root: Path) -> None:
+    stranger_task = done_task(UserFactory.create())
+    (media_root / stranger_task.image.name).parent.mkdir(parents=True, exist_ok=True)
+    (media_root / stranger_task.image.name).write_bytes(png_bytes())
+
+    for name, (method, url) in task_urls(stranger_task).items():
+        response = getattr(browser, method)(url)
+        assert response.status_code == 404, name
+
+    stranger_task.refresh_from_db()
+    assert stranger_task.status == Task.Status.DONE  # not rerun, not deleted
+
+
+def test_the_owner_gets_every_url_of_their_task(browser: Client, owner: User) -> None:
+    task = done_task(owner)
+    assert browser.get(reverse("predictions:task_detail", args=[task.pk])).status_code == 200
+    response = browser.get(reverse("predictions:task_json", args=[task.pk]))
+    assert response.status_code == 200
+
+
+def test_status_endpoint_never_reports_others_tasks(browser: Client, owner: User) -> None:
+    mine = TaskFactory.create(owner=owner)
+    theirs = TaskFactory.create()
+
+    response = browser.get(reverse("predictions:task_statuses"), {"ids": f"{mine.pk},{theirs.pk}"})
+
+    assert response.status_code == 200
+    assert [task["id"] for task in response.json()["tasks"]] == [mine.pk]
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    ["predictions:upload", "predictions:gallery", "predictions:dashboard"],
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client: Client, url_name: str) -> None:
+    response = client.get(reverse(url_name))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_anonymous_visitors_get_no_task_urls(client: Client) -> None:
+    task = TaskFactory.create()
+    for name, (method, url) in task_urls(task).items():
+        if name.startswith("api"):
+            continue
+        response = getattr(client, method)(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("accounts:login")), name
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+# --- Upload -------------------------------------------------------------------------------
+
+
+def test_upload_page_offers_drop_zone_and_configuration(browser: Client) -> None:
+    response = browser.get(reverse("predictions:upload"))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'id="dropzone"' in content
+    assert 'id="upload-config"' in content
+    assert "/api/v1/tasks/" in content
+
+
+def test_the_form_without_javascript_uploads_and_reports_bad_files(
+    browser: Client, owner: User
+) -> None:
+    good = ("a.png", png_bytes())
+    bad = ("notes.txt", b"not an image at all")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = browser.post(
+        reverse("predictions:upload"),
+        {"images": [SimpleUploadedFile(*good), SimpleUploadedFile(*bad)]},
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == reverse("predictions:gallery")
+    content = response.content.decode()
+    assert "Accepted 1 image(s)." in content
+    assert "notes.txt" in content
+    assert list(Task.objects.filter(owner=owner).values_list("original_name", flat=True)) == [
+        "a.png"
+    ]
+
+
+# --- Gallery ------------------------------------------------------------------------------
+
+
+def test_gallery_is_empty_with_an_invitation_to_upload(browser: Client) -> None:
+    response = browser.get(reverse("predictions:gallery"))
+
+    assert response.status_code == 200
+    assert "No images yet" in response.content.decode()
+
+
+def test_gallery_shows_scene_objects_and_status(browser: Client, owner: User) -> None:
+    done_task(owner, original_name="house.png")
+    TaskFactory.create(owner=owner, original_name="waiting.png")
+
+    content = browser.get(reverse("predictions:gallery")).content.decode()
+
+    assert "house.png" in content and "waiting.png" in content
+    assert "House" in content or "house" in content
+    assert "1 Triangle" in content or "1 triangle" in content
+    assert "Queued" in content
+
+
+def test_gallery_filters_by_scene_object_and_status(browser: Client, owner: User) -> None:
+    done_task(owner, scene="house", original_name="a-house.png")
+    car = done_task(owner, scene="car", original_name="a-car.png")
+    Task.objects.filter(pk=car.pk).update(object_counts={"circle": 2})
+    TaskFactory.create(owner=owner, original_name="queued.png")
+    url = reverse("predictions:gallery")
+
+    def names(**query: str) -> set[str]:
+        response = browser.get(url, query)
+        return {item["task"].original_name for item in response.context["tasks"]}
+
+    assert names(scene="car") == {"a-car.png"}
+    assert names(object="triangle") == {"a-house.png"}
+    assert names(status="queued") == {"queued.png"}
+    assert names(created_after=timezone.now().date().isoformat()) == {
+        "a-house.png",
+        "a-car.png",
+        "queued.png",
+    }
+    assert names(created_before=timezone.now().date().isoformat()) == set()
+
+
+def test_gallery_sorts_by_score(browser: Client, owner: User) -> None:
+    done_task(owner, score=0.5, original_name="middle.png")
+    done_task(owner, score=0.9, original_name="best.png")
+    done_task(owner, score=0.2, original_name="worst.png")
+    TaskFactory.create(owner=owner, original_name="unscored.png")
+
+    response = browser.get(reverse("predictions:gallery"), {"sort": "score"})
+
+    assert [item["task"].original_name for item in response.context["tasks"]] == [
+        "best.png",
+        "middle.png",
+        "worst.png",
+    ]
+
+
+@pytest.mark.parametrize("sort", ["newest", "score"])
+def test_keyset_pagination_visits_every_task_once_without_offset_or_count(
+    owner: User, sort: str
+) -> None:
+    tasks = TaskFactory.create_batch(7, owner=owner, scene_score=0.5)
+    # Equal sort keys must still page deterministically (ties broken by id).
+    Task.objects.filter(pk__in=[task.pk for task in tasks[:3]]).update(created_at=timezone.now())
+    seen: list[int] = []
+    cursor: str | None = None
+    with CaptureQueriesContext(connection) as queries:
+        while True:
+            page = gallery_page(
+                tasks=tasks_for_owner(owner=owner), sort=sort, cursor=cursor, page_size=3
+            )
+            seen.extend(task.pk for task in page.tasks)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+
+    assert sorted(seen) == sorted(task.pk for task in tasks)
+    assert len(seen) == len(set(seen))
+    sql = " ".join(query["sql"].upper() for query in queries.captured_queries)
+    assert "OFFSET" not in sql
+    assert "COUNT(" not in sql
+
+
+def test_gallery_next_page_link_continues_the_list(browser: Client, owner: User) -> None:
+    TaskFactory.create_batch(50, owner=owner)
+    first = browser.get(reverse("predictions:gallery"))
+    cursor = first.context["page"].next_cursor
+    assert cursor is not None
+    assert "Next page" in first.content.decode()
+
+    second = browser.get(reverse("predictions:gallery"), {"cursor": cursor})
+
+    first_ids = {item["task"].pk for item in first.context["tasks"]}
+    second_ids = {item["task"].pk for item in second.context["tasks"]}
+    assert len(first_ids) == 48 and len(second_ids) == 2
+    assert not first_ids & second_ids
+    assert second.context["page"].next_cursor is None
+
+
+def test_a_broken_cursor_starts_from_the_beginning(browser: Client, owner: User) -> None:
+    TaskFactory.create(owner=owner)
+    response = browser.get(reverse("predictions:gallery"), {"cursor": "%%%not-base64"})
+    assert response.status_code == 200
+    assert len(response.context["tasks"]) == 1
+
+
+def test_gallery_query_count_does_not_grow_with_tasks(
+    browser: Client, owner: User, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    scenes = list(SceneClass.objects.all())
+    for index in range(30):
+        TaskFactory.create(
+            owner=owner,
+            status=Task.Status.DONE,
+            scene_class=scenes[index % len(scenes)],
+            scene_score=0.5,
+            object_counts={"circle": 2, "star": 1},
+        )
+
+    with django_assert_max_num_queries(6):
+        response = browser.get(reverse("predictions:gallery"))  # rendered inside the block
+
+    assert len(response.context["tasks"]) == 30
+
+
+def test_bulk_rerun_and_delete_touch_only_ones_own_tasks(browser: Client, owner: User) -> None:
+    mine = [done_task(owner), done_task(owner)]
+    theirs = done_task(UserFactory.create())
+    ids = [str(task.pk) for task in [*mine, theirs]]
+
+    response = browser.post(reverse("predictions:gallery_bulk"), {"action": "rerun", "tasks": ids})
+    assert response.status_code == 302
+    assert set(Task.objects.filter(status=Task.Status.QUEUED).values_list("pk", flat=True)) == {
+        task.pk for task in mine
+    }
+
+    browser.post(reverse("predictions:gallery_bulk"), {"action": "delete", "tasks": ids})
+    assert list(Task.objects.values_list("pk", flat=True)) == [theirs.pk]
+
+
+def test_bulk_action_without_selection_says_so(browser: Client) -> None:
+    response = browser.post(reverse("predictions:gallery_bulk"), {"action": "delete"}, follow=True)
+    assert "Select at least one image." in response.content.decode()
+
+
+# --- Detail -------------------------------------------------------------------------------
+
+
+def test_detail_draws_every_box_with_label_score_and_class_colour(
+    browser: Client, owner: User
+) -> None:
+    task = done_task(owner)
+    triangle = ObjectClass.objects.get(name="triangle")
+
+    response = browser.get(reverse("predictions:task_detail", args=[task.pk]))
+
+    content = response.content.decode()
+    assert content.count('<g class="box"') == 3
+    assert 'data-label="triangle" data-score="0.9300"' in content
+    assert f"--box-colour: {triangle.colour}" in content
+    assert f'viewBox="0 0 {task.width} {task.height}"' in content
+    assert f"{triangle.display_name} 0.93" in content
+    assert 'id="min-score"' in content  # the confidence slider
+    assert "Download JSON" in content
+
+
+def test_detail_query_count(
+    browser: Client, owner: User, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    task = done_task(owner)
+    with django_assert_max_num_queries(8):
+        browser.get(reverse("predictions:task_detail", args=[task.pk]))
+
+
+def test_detail_of_a_queued_task_shows_progress(browser: Client, owner: User) -> None:
+    task = TaskFactory.create(owner=owner)
+    content = browser.get(reverse("predictions:task_detail", args=[task.pk])).content.decode()
+    assert "Waiting for a worker" in content
+    assert "data-refresh" in content
+
+
+def test_detail_of_a_failed_task_shows_the_error(browser: Client, owner: User) -> None:
+    task = TaskFactory.create(owner=owner, status=Task.Status.FAILED, error="Cannot decode.")
+    content = browser.get(reverse("predictions:task_detail", args=[task.pk])).content.decode()
+    assert "Analysis failed" in content
+    assert "Cannot decode." in content
+
+
+def test_json_download_is_the_spec_format(browser: Client, owner: User) -> None:
+    task = done_task(owner, original_name="house.png")
+
+    response = browser.get(reverse("predictions:task_json", args=[task.pk]))
+
+    assert response["Content-Disposition"] == 'attachment; filename="house.json"'
+    body = json.loads(response.content)
+    assert body == json.loads(json.dumps(task_result(task=task)))
+    assert set(body) == {"file", "width", "height", "scene", "objects", "models"}
+    assert [item["label"] for item in body["objects"]] == ["triangle", "square", "circle"]
+
+
+def test_json_of_an_unfinished_task_is_a_404(browser: Client, owner: User) -> None:
+    task = TaskFactory.create(owner=owner)
+    assert browser.get(reverse("predictions:task_json", args=[task.pk])).status_code == 404
+
+
+def test_rerun_and_delete_from_the_detail_page(browser: Client, owner: User) -> None:
+    task = done_task(owner)
+
+    response = browser.post(reverse("predictions:task_rerun", args=[task.pk]))
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.status == Task.Status.QUEUED
+
+    response = browser.post(reverse("predictions:task_delete", args=[task.pk]))
+    assert response["Location"] == reverse("predictions:gallery")
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+# --- Dashboard ----------------------------------------------------------------------------
+
+
+def test_dashboard_counts_and_throughput(
+    browser: Client, owner: User, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    done_task(owner, scene="house")
+    done_task(owner, scene="car")
+    TaskFactory.create(owner=owner)
+    TaskFactory.create(owner=UserFactory.create())  # not counted
+
+    with django_assert_max_num_queries(10):
+        response = browser.get(reverse("predictions:dashboard"))
+        content = response.content.decode()
+
+    assert response.context["total"] == 3
+    assert response.context["throughput"]["total"] == 2
+    by_status = {row["label"]: row["count"] for row in response.context["by_status"]}
+    assert by_status == {"Queued": 1, "Running": 0, "Done": 2, "Failed": 0}
+    assert "By scene" in content and "Active models" in content
+
+
+def test_dashboard_empty_state(browser: Client) -> None:
+    content = browser.get(reverse("predictions:dashboard")).content.decode()
+    assert "No finished images yet." in content
+
+
+def test_model_plots_are_served_only_to_signed_in_users(
+    browser: Client, client: Client, media_root: Path
+) -> None:
+    plot = media_root / "model_metrics" / "v1" / "confusion.png"
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot.write_bytes(png_bytes())
+    version = ModelVersionFactory.create(
+        kind=ModelVersion.Kind.SCENE,
+        is_active=False,
+        metrics={
+            "accuracy": 0.9,
+            "evaluation": {"scene": {"plot": "model_metrics/v1/confusion.png"}},
+        },
+    )
+    url = reverse("predictions:model_plot", args=[version.pk, "scene"])
+
+    response = browser.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"\x89PNG")  # type: ignore[attr-defined]
+
+    client.logout()
+    assert Client().get(url).status_code == 302
+
+
+def test_model_plot_paths_outside_media_are_refused(browser: Client) -> None:
+    version = ModelVersionFactory.create(
+        metrics={"evaluation": {"detection": {"plot": "../../etc/passwd"}}}
+    )
+    url = reverse("predictions:model_plot", args=[version.pk, "detection"])
+    assert browser.get(url).status_code == 404
