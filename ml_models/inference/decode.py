@@ -1,0 +1,84 @@
+"""Decoding the detector head into boxes, and non-maximum suppression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import batched_nms
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections of one image, boxes in pixels of the original image, score-descending."""
+
+    boxes: torch.Tensor  # (N, 4) float, x1 y1 x2 y2
+    scores: torch.Tensor  # (N,)
+    labels: torch.Tensor  # (N,) int64 class index
+
+
+def cell_centres(
+    height: int, width: int, stride: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input-pixel coordinates (x, y) of the centres of the output cells, each (H, W)."""
+    ys = torch.arange(height, device=device, dtype=torch.float32) * stride + stride / 2
+    xs = torch.arange(width, device=device, dtype=torch.float32) * stride + stride / 2
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return grid_x, grid_y
+
+
+def distances_to_boxes(distances: torch.Tensor, stride: int) -> torch.Tensor:
+    """(B, 4, H, W) distances (l, t, r, b) to (B, 4, H, W) boxes (x1, y1, x2, y2)."""
+    _, _, height, width = distances.shape
+    grid_x, grid_y = cell_centres(height, width, stride, distances.device)
+    return torch.stack(
+        [
+            grid_x - distances[:, 0],
+            grid_y - distances[:, 1],
+            grid_x + distances[:, 2],
+            grid_y + distances[:, 3],
+        ],
+        dim=1,
+    )
+
+
+def decode(
+    heatmap_logits: torch.Tensor,
+    distances: torch.Tensor,
+    *,
+    stride: int,
+    scales: list[float],
+    sizes: list[tuple[int, int]],
+    score_threshold: float = 0.05,
+    top_k: int = 100,
+    iou_threshold: float = 0.6,
+) -> list[Detections]:
+    """Peaks of the class heatmaps become boxes; NMS per class removes duplicates.
+
+    ``scales[i]`` is model pixels per original pixel of image ``i`` (letterbox anchored
+    top-left), ``sizes[i]`` its (width, height) for clipping.
+    """
+    heat = torch.sigmoid(heatmap_logits.float())
+    peaks = F.max_pool2d(heat, kernel_size=3, stride=1, padding=1)
+    heat = heat * (peaks == heat)
+    batch, classes, height, width = heat.shape
+    boxes_all = distances_to_boxes(distances.float(), stride)  # (B, 4, H, W)
+    results: list[Detections] = []
+    k = min(top_k, classes * height * width)
+    scores, flat = heat.reshape(batch, -1).topk(k, dim=1)
+    for i in range(batch):
+        keep = scores[i] >= score_threshold
+        idx = flat[i][keep]
+        score = scores[i][keep]
+        label = idx // (height * width)
+        cell = idx % (height * width)
+        boxes = boxes_all[i].reshape(4, -1)[:, cell].t() / scales[i]
+        img_w, img_h = sizes[i]
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, img_w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, img_h)
+        valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, score, label = boxes[valid], score[valid], label[valid]
+        kept = batched_nms(boxes, score, label, iou_threshold)  # sorted by score desc
+        results.append(Detections(boxes=boxes[kept], scores=score[kept], labels=label[kept]))
+    return results

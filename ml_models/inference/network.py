@@ -1,0 +1,128 @@
+"""The shared-backbone network: one timm backbone, a detection head and a scene head.
+
+The detector head is anchor-free in the CenterNet/TTFNet style: a per-class centre
+heatmap at stride 4 and, at every output cell, the distances (left, top, right, bottom)
+from the cell to the sides of the box centred there. The scene head reads the deepest
+backbone features together with the detector's pooled class heatmaps, so the scene
+classifier knows which primitives were found (a small "system of models" at no extra
+backbone cost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DEFAULT_BACKBONE = "resnet10t"
+DEFAULT_BACKBONE_KWARGS: dict[str, Any] = {"channels": [32, 64, 128, 256], "stem_width": 24}
+
+
+@dataclass
+class NetworkConfig:  # pylint: disable=too-many-instance-attributes
+    """Everything needed to rebuild the network (stored in the weights' card)."""
+
+    backbone: str = DEFAULT_BACKBONE
+    backbone_kwargs: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_BACKBONE_KWARGS))
+    object_classes: list[str] = field(default_factory=list)
+    scene_classes: list[str] = field(default_factory=list)
+    input_size: int = 320
+    neck_channels: int = 48
+    head_channels: int = 32
+    stride: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NetworkConfig:
+        known = set(cls.__dataclass_fields__)  # pylint: disable=no-member
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _conv_bn(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
+    """Backbone + FPN-like neck to stride 4 + detection head + scene head."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        kwargs = dict(config.backbone_kwargs)
+        if "channels" in kwargs:
+            kwargs["channels"] = tuple(kwargs["channels"])
+        self.backbone = timm.create_model(
+            config.backbone,
+            pretrained=False,
+            features_only=True,
+            out_indices=(1, 2, 3, 4),
+            **kwargs,
+        )
+        feature_info = cast("Any", self.backbone).feature_info
+        chans: list[int] = list(feature_info.channels())
+        reductions: list[int] = list(feature_info.reduction())
+        if reductions[0] != config.stride:
+            raise ValueError(
+                f"backbone's first feature has stride {reductions[0]}, not {config.stride}"
+            )
+        neck = config.neck_channels
+        self.lateral = nn.ModuleList([nn.Conv2d(c, neck, 1) for c in chans])
+        self.smooth = nn.ModuleList([_conv_bn(neck, neck) for _ in chans[:-1]])
+        head = config.head_channels
+        n_obj = len(config.object_classes)
+        heat_out = nn.Conv2d(head, n_obj, 1)
+        if heat_out.bias is not None:  # prior probability 0.1, as in CenterNet
+            nn.init.constant_(heat_out.bias, -2.19)
+        self.heatmap = nn.Sequential(_conv_bn(neck, head), heat_out)
+        self.regression = nn.Sequential(_conv_bn(neck, head), nn.Conv2d(head, 4, 1))
+        self.scene_n = len(config.scene_classes)
+        if self.scene_n:
+            self.scene_proj = _conv_bn(chans[-1], 256, 1)
+            self.scene_fc = nn.Sequential(
+                nn.Linear(256 * 2 + 2 * n_obj, 256),
+                nn.ReLU(inplace=True),
+                nn.Dropout(0.2),
+                nn.Linear(256, self.scene_n),
+            )
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Return heatmap logits (B, C, H/4, W/4), box distances (B, 4, H/4, W/4) in input
+        pixels, and scene logits (B, S) when the network has a scene head."""
+        feats: list[torch.Tensor] = self.backbone(images)
+        top = self.lateral[-1](feats[-1])
+        for level in range(len(feats) - 2, -1, -1):
+            lateral = self.lateral[level](feats[level])
+            top = F.interpolate(top, size=lateral.shape[-2:], mode="nearest") + lateral
+            top = self.smooth[level](top)
+        heat = self.heatmap(top)
+        # distances in input pixels; softplus keeps them positive with a smooth start
+        dist = F.softplus(  # pylint: disable=not-callable
+            self.regression(top)
+        ) * (self.config.stride * 4)
+        out = {"heatmap": heat, "distances": dist}
+        if self.scene_n:
+            deep = self.scene_proj(feats[-1])
+            pooled = torch.cat([deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3))], dim=1)
+            probs = torch.sigmoid(heat.detach().float())
+            peaks = probs * (probs == F.max_pool2d(probs, 3, 1, 1)) * (probs > 0.2)
+            # detector evidence: strongest peak and count of peaks per primitive class
+            evidence = torch.cat([probs.amax(dim=(2, 3)), peaks.sum(dim=(2, 3)) / 4.0], dim=1)
+            out["scene"] = self.scene_fc(
+                torch.cat([pooled.float(), evidence], dim=1).to(pooled.dtype)
+            )
+        return out
+
+
+def build_network(config: NetworkConfig) -> ShapeNet:
+    """A freshly initialised network for ``config`` (never downloads weights)."""
+    return ShapeNet(config)

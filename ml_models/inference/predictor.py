@@ -1,0 +1,307 @@
+"""Loading model versions once per process and running the detector + scene system.
+
+A model version is described by plain data (``ModelSpec``) so this module never touches
+the database. ``ModelRegistry`` loads each version's weights once and keeps them keyed by
+version name and file; ``Analyzer`` runs the active detector and scene classifier and
+returns SPEC.md's JSON fields. When both versions are heads of the same shared-backbone
+weights file, one forward pass serves both.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from ml_models.inference.decode import Detections
+from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
+from ml_models.inference.preprocess import batch_images
+from ml_models.inference.runner import NMS_IOU, autocast_for, run_shapenet
+
+SHAPENET_FORMAT = "vision_site.shapenet/1"
+SCENE_TOP_K = 3
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a ModelVersion row says about its weights (plain data, no ORM)."""
+
+    name: str
+    kind: str  # "detector" or "scene"
+    architecture: str
+    weights_path: Path
+    classes: tuple[str, ...]
+    input_size: int
+    card: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def is_shapenet(self) -> bool:
+        """Weights of our shared-backbone network (vs a plain timm classifier)."""
+        return self.card.get("format") == SHAPENET_FORMAT
+
+
+def select_device(preferred: str | None = None) -> torch.device:
+    """CUDA when available (or asked for), else CPU."""
+    if preferred:
+        return torch.device(preferred)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def configure_threads(threads: int = 0) -> int:
+    """Set torch's intra-op threads; 0 means one per core available to this process."""
+    if threads <= 0:
+        try:
+            threads = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    return threads
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file, or of a torch checkpoint loaded with weights_only."""
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state dict")
+    return {str(k).removeprefix("module."): v for k, v in state.items()}
+
+
+def shapenet_config(spec: ModelSpec) -> NetworkConfig:
+    """The network configuration of a ShapeNet spec (from its card, or its fields)."""
+    data = dict(spec.card.get("network") or {})
+    if not data:
+        data = {"backbone": spec.architecture, "input_size": spec.input_size}
+        if spec.kind == "detector":
+            data["object_classes"] = list(spec.classes)
+        else:
+            data["scene_classes"] = list(spec.classes)
+    return NetworkConfig.from_dict(data)
+
+
+@dataclass
+class LoadedModel:
+    """A model in memory: a ShapeNet or a timm classifier, on its device."""
+
+    spec: ModelSpec
+    module: torch.nn.Module
+    device: torch.device
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+
+
+def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
+    """Build the module for ``spec`` and load its weights strictly, in eval mode."""
+    state = load_state(spec.weights_path)
+    if spec.is_shapenet or spec.kind == "detector":
+        network: torch.nn.Module = build_network(shapenet_config(spec))
+        network.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
+        loaded = LoadedModel(spec=spec, module=network, device=device)
+    else:
+        network = timm.create_model(
+            spec.architecture, pretrained=False, num_classes=len(spec.classes)
+        )
+        network.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
+        cfg = getattr(network, "pretrained_cfg", {}) or {}
+        mean = tuple(spec.card.get("mean") or cfg.get("mean") or (0.485, 0.456, 0.406))
+        std = tuple(spec.card.get("std") or cfg.get("std") or (0.229, 0.224, 0.225))
+        loaded = LoadedModel(spec=spec, module=network, device=device, mean=mean, std=std)
+    loaded.module = loaded.module.to(device).eval().to(memory_format=torch.channels_last)
+    return loaded
+
+
+class ModelRegistry:
+    """Process-wide cache of loaded models, keyed by weights file and architecture.
+
+    The detector and scene versions of one shared-backbone file share one module.
+    """
+
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.device = device or select_device()
+        self._models: dict[tuple[str, float, str, bool], LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: ModelSpec) -> LoadedModel:
+        """The loaded model of ``spec``, loading it on first use."""
+        path = spec.weights_path
+        mtime = path.stat().st_mtime if path.exists() else 0.0
+        key = (str(path.resolve()), mtime, spec.architecture, spec.is_shapenet)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                model = load_model(spec, self.device)
+                self._models[key] = model
+            return model
+
+    def clear(self) -> None:
+        """Forget every loaded model (tests, or after weights change on disk)."""
+        with self._lock:
+            self._models.clear()
+
+
+@functools.cache
+def default_registry() -> ModelRegistry:
+    """The registry shared by everything in this process."""
+    return ModelRegistry()
+
+
+@dataclass
+class ImageAnalysis:
+    """SPEC.md's fields for one image (the caller adds ``file``)."""
+
+    width: int
+    height: int
+    scene: dict[str, Any] | None
+    objects: list[dict[str, Any]]
+    models: dict[str, str | None]
+
+    def as_dict(self, file: str | None = None) -> dict[str, Any]:
+        """The SPEC.md JSON object (``file`` first when given)."""
+        data: dict[str, Any] = {} if file is None else {"file": file}
+        data.update(
+            {
+                "width": self.width,
+                "height": self.height,
+                "scene": self.scene,
+                "objects": self.objects,
+                "models": self.models,
+            }
+        )
+        return data
+
+
+def _objects(detections: Detections, classes: Sequence[str]) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for box, score, label in zip(
+        detections.boxes.tolist(),
+        detections.scores.tolist(),
+        detections.labels.tolist(),
+        strict=True,
+    ):
+        objects.append(
+            {
+                "label": classes[int(label)],
+                "score": round(float(score), 4),
+                "box": [round(float(v), 1) for v in box],
+            }
+        )
+    objects.sort(key=lambda obj: obj["score"], reverse=True)
+    return objects
+
+
+def _scene(probs: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
+    k = min(SCENE_TOP_K, len(classes))
+    scores, indices = probs.float().topk(k)
+    top = [
+        {"label": classes[int(i)], "score": round(float(s), 4)}
+        for s, i in zip(scores.tolist(), indices.tolist(), strict=True)
+    ]
+    return {"label": top[0]["label"], "score": top[0]["score"], "top": top}
+
+
+class Analyzer:
+    """Runs a detector version and a scene version over images, SPEC.md output."""
+
+    def __init__(
+        self,
+        *,
+        detector: ModelSpec | None,
+        scene: ModelSpec | None,
+        registry: ModelRegistry | None = None,
+        score_threshold: float = 0.05,
+        batch_size: int = 8,
+        nms_iou: float = NMS_IOU,
+    ) -> None:
+        self.detector = detector
+        self.scene = scene
+        self.registry = registry or default_registry()
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.batch_size = batch_size
+
+    @property
+    def shared_pass(self) -> bool:
+        """Both versions are heads of one ShapeNet weights file: one forward pass."""
+        return (
+            self.detector is not None
+            and self.scene is not None
+            and self.detector.is_shapenet
+            and self.scene.is_shapenet
+            and self.detector.weights_path.resolve() == self.scene.weights_path.resolve()
+        )
+
+    def analyze(self, images: Sequence[Image.Image]) -> list[ImageAnalysis]:
+        """Analyse images (already upright RGB, see ``preprocess.load_image``)."""
+        results: list[ImageAnalysis] = []
+        for start in range(0, len(images), self.batch_size):
+            results.extend(self._analyze_batch(list(images[start : start + self.batch_size])))
+        return results
+
+    def _analyze_batch(self, images: list[Image.Image]) -> list[ImageAnalysis]:
+        detections: list[Detections] | None = None
+        scene_probs: torch.Tensor | None = None
+        if self.detector is not None:
+            model = self.registry.get(self.detector)
+            if not isinstance(model.module, ShapeNet):
+                raise TypeError(f"{self.detector.name}: a detector must be a ShapeNet")
+            output = run_shapenet(
+                model.module, images, score_threshold=self.score_threshold, nms_iou=self.nms_iou
+            )
+            detections = output.detections
+            if self.shared_pass:
+                scene_probs = output.scene_probs
+        if scene_probs is None:
+            scene_probs = self._scene_probs(images)
+        models = {
+            "detector": self.detector.name if self.detector else None,
+            "scene": self.scene.name if self.scene else None,
+        }
+        results = []
+        for i, image in enumerate(images):
+            results.append(
+                ImageAnalysis(
+                    width=image.width,
+                    height=image.height,
+                    scene=_scene(scene_probs[i], self.scene.classes)
+                    if scene_probs is not None and self.scene is not None
+                    else None,
+                    objects=_objects(detections[i], self.detector.classes)
+                    if detections is not None and self.detector is not None
+                    else [],
+                    models=models,
+                )
+            )
+        return results
+
+    @torch.inference_mode()
+    def _scene_probs(self, images: list[Image.Image]) -> torch.Tensor | None:
+        if self.scene is None:
+            return None
+        model = self.registry.get(self.scene)
+        if isinstance(model.module, ShapeNet):
+            return run_shapenet(model.module, images, score_threshold=1.0).scene_probs
+        batch, _ = batch_images(images, self.scene.input_size)
+        mean = torch.tensor(model.mean, device=model.device).view(1, 3, 1, 1)
+        std = torch.tensor(model.std, device=model.device).view(1, 3, 1, 1)
+        inputs = ((batch.to(model.device).float() / 255.0 - mean) / std).contiguous(
+            memory_format=torch.channels_last
+        )
+        with autocast_for(model.device):
+            logits = model.module(inputs)
+        return torch.softmax(logits.float(), dim=1).cpu()

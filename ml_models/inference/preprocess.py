@@ -1,0 +1,121 @@
+"""Turning real uploads into model input, and model boxes back into upload pixels.
+
+Uploads arrive in every mode Pillow knows (palette, alpha, CMYK, 16-bit, grayscale),
+with EXIF orientation, in any size. ``load_image`` normalises them to an upright RGB
+image; ``letterbox`` scales the long side to the model input and pads the rest, so a
+batch of differently sized images becomes one tensor and boxes map back with one scale.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Normalisation of pixel values, shared by training and inference.
+PIXEL_MEAN = 0.5
+PIXEL_STD = 0.25
+PAD_VALUE = 114
+
+MAX_PIXELS = 50_000_000  # larger uploads are refused, not decoded
+MAX_SIDE = 20_000
+
+
+class ImageLoadError(ValueError):
+    """An input that is not a usable image; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Letterboxed:
+    """Model input for one image and how to map its boxes back."""
+
+    tensor: torch.Tensor  # (3, S, S) uint8
+    scale: float  # model pixels per image pixel
+    width: int
+    height: int
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; transparency is composited over white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if image.mode == "F":
+            top = max(float(arr.max()), 1.0)
+        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr)
+    if image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(source: str | os.PathLike[str] | bytes) -> Image.Image:
+    """Open, check and normalise an upload: EXIF orientation applied, RGB.
+
+    Raises ``ImageLoadError`` for anything that is not a complete, sanely sized image.
+    """
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            with Image.open(io.BytesIO(data)) as opened:
+                width, height = opened.size
+                if width <= 0 or height <= 0:
+                    raise ImageLoadError(f"{name}: image has zero size")
+                if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+                    raise ImageLoadError(
+                        f"{name}: image too large ({width}x{height}; at most {MAX_PIXELS} pixels)"
+                    )
+                opened.load()
+                image = ImageOps.exif_transpose(opened) or opened
+                image = to_rgb(image)
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageLoadError(f"{name}: image too large, refused as a decompression bomb") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"{name}: not an image") from exc
+    except FileNotFoundError as exc:
+        raise ImageLoadError(f"{name}: no such file") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{name}: unreadable or truncated image ({exc})") from exc
+    if image.width == 0 or image.height == 0:
+        raise ImageLoadError(f"{name}: image has zero size")
+    return image
+
+
+def letterbox(image: Image.Image, size: int) -> Letterboxed:
+    """Scale the long side to ``size`` and pad right/bottom to a square (top-left anchor)."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=None)
+    canvas = Image.new("RGB", (size, size), (PAD_VALUE, PAD_VALUE, PAD_VALUE))
+    canvas.paste(resized, (0, 0))
+    arr = np.asarray(canvas, dtype=np.uint8)
+    tensor = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    return Letterboxed(tensor=tensor, scale=scale, width=width, height=height)
+
+
+def normalise(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, S, S) to the float input the network was trained on."""
+    return (batch.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+
+
+def batch_images(images: list[Image.Image], size: int) -> tuple[torch.Tensor, list[Letterboxed]]:
+    """Letterbox differently sized images into one uint8 batch tensor."""
+    boxed = [letterbox(image, size) for image in images]
+    return torch.stack([b.tensor for b in boxed]), boxed

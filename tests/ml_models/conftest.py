@@ -1,0 +1,45 @@
+"""Fixtures of the ML tests: the shipped default weights as inference specs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ml_models.inference.predictor import Analyzer, ModelRegistry, ModelSpec
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "ml_models" / "weights"
+
+
+def shipped_specs() -> tuple[ModelSpec, ModelSpec]:
+    """Detector and scene specs of the shipped card (as migration 0003 registers them)."""
+    [card_path] = sorted(WEIGHTS_DIR.glob("*.json"))
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    net = card["network"]
+    common = {
+        "architecture": net["backbone"],
+        "weights_path": WEIGHTS_DIR / card["weights_file"],
+        "input_size": int(net["input_size"]),
+        "card": card,
+    }
+    return (
+        ModelSpec(
+            name=f"{card_path.stem}-detector",
+            kind="detector",
+            classes=tuple(net["object_classes"]),
+            **common,
+        ),
+        ModelSpec(
+            name=f"{card_path.stem}-scene",
+            kind="scene",
+            classes=tuple(net["scene_classes"]),
+            **common,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def shipped_analyzer() -> Analyzer:
+    detector, scene = shipped_specs()
+    return Analyzer(detector=detector, scene=scene, registry=ModelRegistry(), score_threshold=0.05)

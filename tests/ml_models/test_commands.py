@@ -1,0 +1,209 @@
+"""Management commands end to end: analyze, import_model, evaluate, train on user data."""
+
+# pytest fixtures are named by the tests that use them
+# pylint: disable=redefined-outer-name,unused-argument
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import timm
+import torch
+from django.core.management import CommandError, call_command
+from PIL import Image
+from pytest_django.fixtures import SettingsWrapper
+from safetensors.torch import save_file
+
+from ml_models.models import ModelVersion
+from ml_models.selectors import model_version_active
+from ml_models.services import model_version_activate
+from ml_models.training.synthetic import SCENE_CLASSES, SceneGenerator
+from tests.images import decompression_bomb_png, truncated_jpeg_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shipped_active() -> tuple[ModelVersion, ModelVersion]:
+    """The versions migration 0003 registered from ml_models/weights/, made active."""
+    detector = model_version_activate(version=ModelVersion.objects.get(name="shapenet-v1-detector"))
+    scene = model_version_activate(version=ModelVersion.objects.get(name="shapenet-v1-scene"))
+    return detector, scene
+
+
+def _run(*args: str) -> tuple[str, str, CommandError | None]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err)
+    except CommandError as error:
+        return out.getvalue(), err.getvalue(), error
+    return out.getvalue(), err.getvalue(), None
+
+
+def test_migration_registers_and_activates_the_shipped_models() -> None:
+    detector = model_version_active(kind="detector")
+    scene = model_version_active(kind="scene")
+    assert detector is not None and detector.name == "shapenet-v1-detector"
+    assert scene is not None and scene.classes == list(SCENE_CLASSES)
+    assert detector.weights_path == scene.weights_path == "shapenet-v1.safetensors"
+
+
+def test_analyze_json_matches_spec_and_survives_bad_files(
+    tmp_path: Path, shipped_active: tuple[ModelVersion, ModelVersion]
+) -> None:
+    good = []
+    for index in range(2):
+        path = tmp_path / f"scene{index}.jpg"
+        SceneGenerator(seed=9).sample(index).image.save(path, quality=90)
+        good.append(str(path))
+    broken = {
+        "notes.txt": b"hello",
+        "cut.jpg": truncated_jpeg_bytes(),
+        "bomb.png": decompression_bomb_png(),
+    }
+    for name, data in broken.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [good[0], *(str(tmp_path / n) for n in broken), good[1]]
+    out, err, error = _run("analyze", *paths, "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["file"] for line in lines] == good
+    for line in lines:
+        assert set(line) == {"file", "width", "height", "scene", "objects", "models"}
+        assert line["models"] == {"detector": "shapenet-v1-detector", "scene": "shapenet-v1-scene"}
+        assert line["scene"]["label"] in SCENE_CLASSES
+        assert {"label", "score"} == set(line["scene"]["top"][0])
+        assert all(set(obj) == {"label", "score", "box"} for obj in line["objects"])
+        assert line["objects"], "a generated scene has shapes"
+    for name in broken:
+        assert name in err
+    assert error is not None and "3 of 5" in str(error)
+
+
+def test_import_model_registers_a_timm_classifier_that_predicts(
+    tmp_path: Path, settings: SettingsWrapper
+) -> None:
+    settings.MODEL_WEIGHTS_DIR = tmp_path / "weights"
+    classes = ["apple", "pear", "plum"]
+    model: Any = timm.create_model("resnet10t", pretrained=False, num_classes=3)
+    with torch.no_grad():  # a classifier that always says "plum"
+        model.get_classifier().weight.zero_()
+        model.get_classifier().bias.copy_(torch.tensor([0.0, 0.0, 8.0]))
+    weights = tmp_path / "fruit.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    out, _, error = _run(
+        "import_model",
+        "--kind",
+        "scene",
+        "--architecture",
+        "resnet10t",
+        "--weights",
+        str(weights),
+        "--classes",
+        ",".join(classes),
+        "--name",
+        "fruit-v1",
+        "--input-size",
+        "128",
+        "--activate",
+    )
+    assert error is None and "fruit-v1" in out
+    image = tmp_path / "any.png"
+    Image.new("RGB", (200, 150), "orange").save(image)
+    out, _, error = _run("analyze", str(image), "--json")
+    result = json.loads(out)
+    assert error is None
+    assert result["scene"]["label"] == "plum" and result["scene"]["score"] > 0.99
+    assert result["models"]["scene"] == "fruit-v1"
+
+
+def test_import_model_refuses_a_mismatched_file(tmp_path: Path, settings: SettingsWrapper) -> None:
+    settings.MODEL_WEIGHTS_DIR = tmp_path / "weights"
+    weights = tmp_path / "five.safetensors"
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=5)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    _, _, error = _run(
+        "import_model",
+        "--kind",
+        "scene",
+        "--architecture",
+        "resnet10t",
+        "--weights",
+        str(weights),
+        "--classes",
+        "a,b,c",
+        "--name",
+        "bad-v1",
+    )
+    assert error is not None and "five.safetensors" in str(error)
+    assert not ModelVersion.objects.filter(name="bad-v1").exists()
+
+
+def test_evaluate_stores_metrics_and_plots(
+    tmp_path: Path, settings: SettingsWrapper, shipped_active: tuple[ModelVersion, ModelVersion]
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    out, _, error = _run("evaluate", "--count", "8", "--seed", "3")
+    assert error is None and "mAP@0.5" in out
+    detector, scene = (ModelVersion.objects.get(pk=v.pk) for v in shipped_active)
+    assert 0 <= detector.metrics["map_50_95"] <= detector.metrics["map_50"] <= 1
+    assert 0 <= scene.metrics["accuracy"] <= 1
+    for plot in (
+        detector.metrics["evaluation"]["detection"]["plot"],
+        scene.metrics["evaluation"]["scene"]["plot"],
+    ):
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -> None:
+    settings.MODEL_WEIGHTS_DIR = tmp_path / "weights"
+    generator = SceneGenerator(seed=1)
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for index in range(2):
+        sample = generator.sample(index)
+        sample.image.save(tmp_path / f"{index}.png")
+        images.append({"id": index + 1, "file_name": f"{index}.png", "width": 1, "height": 1})
+        for box, label in zip(sample.boxes, sample.labels, strict=True):
+            x1, y1, x2, y2 = box
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "category_id": 1 if label in {"circle", "ellipse"} else 2,
+                    "iscrowd": 0,
+                }
+            )
+    coco = tmp_path / "coco.json"
+    categories = [{"id": 1, "name": "round"}, {"id": 2, "name": "angular"}]
+    coco.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    _, _, error = _run(
+        "train",
+        "--kind",
+        "detector",
+        "--coco",
+        str(coco),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--val-every",
+        "0",
+        "--name",
+        "user-det",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--no-progress",
+    )
+    assert error is None, error
+    version = ModelVersion.objects.get(name="user-det")
+    assert version.kind == "detector" and version.classes == ["round", "angular"]
+    assert (tmp_path / "weights" / "user-det.safetensors").exists()
+    card = json.loads((tmp_path / "weights" / "user-det.json").read_text())
+    assert card["training"]["steps"] == 2 and card["training"]["data"] == str(coco)

@@ -1,0 +1,97 @@
+"""Decoding the detector head and NMS, on hand-built tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ml_models.inference.decode import cell_centres, decode
+from ml_models.training.data import encode_targets
+
+STRIDE = 4
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def _empty(classes: int = 3, size: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    heat = torch.full((1, classes, size, size), -20.0)
+    dist = torch.zeros((1, 4, size, size))
+    return heat, dist
+
+
+def test_peak_becomes_box_in_original_pixels() -> None:
+    heat, dist = _empty()
+    heat[0, 2, 5, 7] = _logit(0.9)
+    # cell (7, 5) has its centre at (30, 22) model pixels
+    dist[0, :, 5, 7] = torch.tensor([10.0, 6.0, 20.0, 8.0])
+    det = decode(heat, dist, stride=STRIDE, scales=[0.5], sizes=[(200, 200)])[0]
+    assert det.labels.tolist() == [2]
+    assert abs(float(det.scores[0]) - 0.9) < 1e-5
+    # model box (20, 16, 50, 30) at 0.5 model pixels per image pixel
+    assert det.boxes[0].tolist() == [40.0, 32.0, 100.0, 60.0]
+
+
+def test_boxes_are_clipped_to_the_image() -> None:
+    heat, dist = _empty()
+    heat[0, 0, 1, 1] = _logit(0.8)
+    dist[0, :, 1, 1] = torch.tensor([50.0, 50.0, 5.0, 5.0])
+    det = decode(heat, dist, stride=STRIDE, scales=[1.0], sizes=[(60, 40)])[0]
+    assert det.boxes[0].tolist() == [0.0, 0.0, 11.0, 11.0]
+
+
+def test_threshold_and_score_order() -> None:
+    heat, dist = _empty()
+    dist[:] = 4.0
+    for (y, x), p in {(2, 2): 0.3, (10, 10): 0.95, (15, 4): 0.04, (6, 16): 0.6}.items():
+        heat[0, 1, y, x] = _logit(p)
+    det = decode(heat, dist, stride=STRIDE, scales=[1.0], sizes=[(80, 80)], score_threshold=0.05)[0]
+    assert [round(s, 2) for s in det.scores.tolist()] == [0.95, 0.6, 0.3]
+
+
+def test_neighbouring_cells_are_not_double_counted() -> None:
+    heat, dist = _empty()
+    dist[:] = 8.0
+    heat[0, 0, 5, 5] = _logit(0.9)
+    heat[0, 0, 5, 6] = _logit(0.7)  # not a local maximum: suppressed by the 3x3 peak test
+    det = decode(heat, dist, stride=STRIDE, scales=[1.0], sizes=[(80, 80)])[0]
+    assert len(det.scores) == 1
+
+
+def test_nms_removes_overlapping_duplicates_of_one_class_only() -> None:
+    heat, dist = _empty()
+    dist[:] = 20.0  # 40 px boxes: peaks 2 cells apart overlap with IoU 0.67
+    heat[0, 0, 5, 5] = _logit(0.9)
+    heat[0, 0, 5, 7] = _logit(0.8)  # same class, overlapping: removed
+    heat[0, 1, 5, 7] = _logit(0.7)  # other class, same place: kept
+    det = decode(heat, dist, stride=STRIDE, scales=[1.0], sizes=[(80, 80)], iou_threshold=0.5)[0]
+    assert det.labels.tolist() == [0, 1]
+
+
+def test_targets_decode_back_to_the_boxes() -> None:
+    boxes = np.array([[10, 20, 110, 60], [200, 200, 214, 230], [50, 50, 90, 90]], dtype=np.float32)
+    heatmap, reg_target, reg_weight = encode_targets(
+        boxes, np.array([1, 3, 0]), num_classes=8, size=320, stride=STRIDE
+    )
+    assert reg_weight.sum() > 0
+    grid_x, grid_y = cell_centres(80, 80, STRIDE, torch.device("cpu"))
+    target = torch.from_numpy(reg_target)
+    dist = torch.stack(
+        [grid_x - target[0], grid_y - target[1], target[2] - grid_x, target[3] - grid_y]
+    )
+    logits = torch.logit(torch.from_numpy(heatmap).clamp(1e-6, 1 - 1e-6))
+    det = decode(
+        logits[None],
+        dist[None],
+        stride=STRIDE,
+        scales=[1.0],
+        sizes=[(320, 320)],
+        score_threshold=0.5,
+    )[0]
+    found = sorted(zip(det.labels.tolist(), det.boxes.tolist(), strict=True))
+    assert found == [
+        (0, [50.0, 50.0, 90.0, 90.0]),
+        (1, [10.0, 20.0, 110.0, 60.0]),
+        (3, [200.0, 200.0, 214.0, 230.0]),
+    ]

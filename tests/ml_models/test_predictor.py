@@ -1,0 +1,44 @@
+"""Inference system: one forward pass for a shared backbone, cached weights, SPEC fields."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PIL import Image
+
+from ml_models.inference.predictor import Analyzer, ModelRegistry
+from ml_models.training.synthetic import SceneGenerator
+from tests.ml_models.conftest import shipped_specs
+
+
+def test_weights_load_once_per_file() -> None:
+    detector, scene = shipped_specs()
+    registry = ModelRegistry()
+    assert registry.get(detector) is registry.get(scene)  # one module for both heads
+    assert registry.get(replace(detector, name="again")) is registry.get(detector)
+
+
+def test_spec_fields_and_order(shipped_analyzer: Analyzer) -> None:
+    assert shipped_analyzer.shared_pass
+    images = [SceneGenerator(seed=5).sample(i).image for i in range(3)] + [
+        Image.new("RGB", (700, 90), "white")
+    ]
+    results = shipped_analyzer.analyze(images)
+    for image, result in zip(images, results, strict=True):
+        data = result.as_dict(file="x.png")
+        assert list(data) == ["file", "width", "height", "scene", "objects", "models"]
+        assert (data["width"], data["height"]) == image.size
+        assert data["models"] == {"detector": "shapenet-v1-detector", "scene": "shapenet-v1-scene"}
+        scene = data["scene"]
+        assert (
+            scene["label"] == scene["top"][0]["label"]
+            and scene["score"] == scene["top"][0]["score"]
+        )
+        assert [t["score"] for t in scene["top"]] == sorted(
+            (t["score"] for t in scene["top"]), reverse=True
+        )
+        scores = [obj["score"] for obj in data["objects"]]
+        assert scores == sorted(scores, reverse=True) and all(0.05 <= s <= 1 for s in scores)
+        for obj in data["objects"]:
+            x1, y1, x2, y2 = obj["box"]
+            assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height

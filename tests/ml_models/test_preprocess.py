@@ -1,0 +1,113 @@
+"""Real uploads: odd modes, EXIF orientation, bad files, letterboxing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml_models.inference.preprocess import ImageLoadError, batch_images, letterbox, load_image
+from tests.images import decompression_bomb_png, truncated_jpeg_bytes
+
+
+def _saved(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def _marked(width: int = 60, height: int = 40) -> Image.Image:
+    """White image with a red block in the top-left corner (x 0-9, y 0-4)."""
+    image = Image.new("RGB", (width, height), "white")
+    image.paste((255, 0, 0), (0, 0, 10, 5))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("P", "PNG"),
+        ("RGBA", "PNG"),
+        ("LA", "PNG"),
+        ("L", "PNG"),
+        ("1", "PNG"),
+        ("CMYK", "JPEG"),
+        ("I;16", "PNG"),
+    ],
+)
+def test_odd_modes_become_rgb(mode: str, fmt: str) -> None:
+    if mode == "I;16":  # 16-bit grayscale, as scanners and medical viewers write it
+        source = Image.fromarray(np.asarray(_marked().convert("L"), dtype=np.uint16) * 257)
+        assert source.mode == "I;16"
+    else:
+        source = _marked().convert(mode)
+    image = load_image(_saved(source, fmt))
+    assert image.mode == "RGB"
+    assert image.size == (60, 40)
+    # the marked corner stays darker than the white background in every mode (mode "1"
+    # dithers it, so compare the block's mean)
+    pixels = np.asarray(image, dtype=np.float64)
+    assert pixels[0:5, 0:10].mean() < pixels[20:40, 30:60].mean() - 50
+
+
+def test_transparent_pixels_are_white() -> None:
+    image = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    assert load_image(_saved(image, "PNG")).getpixel((5, 5)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size", "red_pixel"),
+    [
+        (1, (60, 40), (2, 2)),
+        (3, (60, 40), (57, 37)),  # rotated 180
+        (6, (40, 60), (37, 2)),  # stored rotated: shown turned 90 degrees clockwise
+        (8, (40, 60), (2, 57)),  # shown turned 90 degrees counter-clockwise
+    ],
+)
+def test_exif_orientation_is_applied(
+    orientation: int, size: tuple[int, int], red_pixel: tuple[int, int]
+) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image = load_image(_saved(_marked(), "JPEG", quality=95, exif=exif.tobytes()))
+    assert image.size == size
+    r, g, b = image.getpixel(red_pixel)  # type: ignore[misc]
+    assert r > 200 and g < 60 and b < 60
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"this is not an image", "not an image"),
+        (truncated_jpeg_bytes(), "truncated"),
+        (decompression_bomb_png(), "too large"),
+    ],
+)
+def test_bad_inputs_name_the_file(tmp_path: Path, data: bytes, reason: str) -> None:
+    path = tmp_path / "upload.png"
+    path.write_bytes(data)
+    with pytest.raises(ImageLoadError, match=rf"upload\.png.*{reason}"):
+        load_image(path)
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ImageLoadError, match=r"nothere\.jpg: no such file"):
+        load_image(tmp_path / "nothere.jpg")
+
+
+def test_letterbox_keeps_aspect_and_maps_back() -> None:
+    boxed = letterbox(_marked(640, 320), 320)
+    assert boxed.tensor.shape == (3, 320, 320)
+    assert boxed.scale == 0.5
+    # the image fills the top half; the bottom half is padding
+    assert int(boxed.tensor[0, 1, 1]) > 200 and int(boxed.tensor[1, 1, 1]) < 60
+    assert int(boxed.tensor[0, 300, 100]) == 114
+
+
+def test_batch_of_different_sizes() -> None:
+    batch, boxed = batch_images([_marked(300, 100), _marked(100, 500), _marked(1000, 1000)], 160)
+    assert batch.shape == (3, 3, 160, 160)
+    assert [b.scale for b in boxed] == [160 / 300, 160 / 500, 160 / 1000]

@@ -1,0 +1,71 @@
+"""The shipped default weights find the shapes of generated images, upright or not."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from PIL import Image
+from torchvision.ops import box_iou
+
+from ml_models.inference.predictor import Analyzer
+from ml_models.inference.preprocess import load_image
+from ml_models.training.synthetic import SceneGenerator
+from tests.ml_models.conftest import WEIGHTS_DIR
+
+SEED = 424242  # neither the training stream (0) nor evaluate's default (12345)
+
+
+def _matched(
+    objects: list[dict[str, Any]], boxes: Sequence[Sequence[float]], labels: Sequence[str]
+) -> int:
+    """Ground-truth shapes found with the right label at IoU >= 0.7 (each detection used once)."""
+    found, used = 0, set[int]()
+    for box, label in zip(boxes, labels, strict=True):
+        for index, obj in enumerate(objects):
+            if index in used or obj["label"] != label or float(obj["score"]) < 0.3:
+                continue
+            iou = box_iou(torch.tensor([box]), torch.tensor([obj["box"]]))[0, 0]
+            if iou >= 0.7:
+                used.add(index)
+                found += 1
+                break
+    return found
+
+
+def test_weights_are_small_fp16_safetensors() -> None:
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir())
+    assert total <= 40 * 1024 * 1024
+
+
+def test_shapes_and_scenes_of_generated_images(shipped_analyzer: Analyzer) -> None:
+    generator = SceneGenerator(seed=SEED)
+    samples = [generator.sample(i) for i in range(14)]
+    results = shipped_analyzer.analyze([s.image for s in samples])
+    total = sum(len(s.boxes) for s in samples)
+    found = sum(
+        _matched(r.objects, s.boxes, s.labels) for r, s in zip(results, samples, strict=True)
+    )
+    scenes = sum(
+        int(r.scene is not None and r.scene["label"] == s.scene)
+        for r, s in zip(results, samples, strict=True)
+    )
+    assert found / total >= 0.8, f"{found} of {total} shapes found"
+    assert scenes >= 12, f"{scenes} of {len(samples)} scenes right"
+
+
+def test_boxes_land_on_the_shapes_of_an_exif_rotated_upload(shipped_analyzer: Analyzer) -> None:
+    sample = SceneGenerator(seed=SEED).sample(3)
+    upright = sample.image
+    # A camera stores the pixels turned and says "rotate 90 clockwise" (orientation 6).
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    image = load_image(buffer.getvalue())
+    assert image.size == upright.size
+    [result] = shipped_analyzer.analyze([image])
+    assert _matched(result.objects, sample.boxes, sample.labels) >= 0.8 * len(sample.boxes)
