@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.core.files.storage import Storage
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from ml_models.models import ModelVersion
@@ -121,6 +121,11 @@ def tasks_rerun(
             scene_version_id=active.get(ModelVersion.Kind.SCENE),
         )
         tasks = tasks.filter(status__in=[Task.Status.DONE, Task.Status.FAILED]).exclude(up_to_date)
+    return _requeue(tasks)
+
+
+def _requeue(tasks: QuerySet[Task]) -> list[int]:
+    """Put ``tasks`` back in the queue (claims dropped), enqueue after commit."""
     with transaction.atomic():
         ids = list(tasks.select_for_update().values_list("pk", flat=True))
         Task.objects.filter(pk__in=ids).update(
@@ -153,18 +158,4 @@ def tasks_rerun_by_staff(*, task_ids: Sequence[int]) -> list[int]:
     Same effect per task as ``tasks_rerun``: back to queued, claim dropped, enqueued
     after commit, predictions replaced when the worker stores the new ones.
     """
-    with transaction.atomic():
-        ids = list(
-            Task.objects.filter(pk__in=list(task_ids))
-            .select_for_update()
-            .values_list("pk", flat=True)
-        )
-        Task.objects.filter(pk__in=ids).update(
-            status=Task.Status.QUEUED,
-            claim_token=None,
-            lease_expires_at=None,
-            enqueued_at=None,
-            error="",
-        )
-        transaction.on_commit(lambda: tasks_enqueue(task_ids=ids))
-    return ids
+    return _requeue(Task.objects.filter(pk__in=list(task_ids)))
