@@ -47,6 +47,7 @@ from accounts.services import api_token_create  # noqa: E402
 from ml_models.models import ModelVersion  # noqa: E402
 from ml_models.training.synthetic import SceneGenerator  # noqa: E402
 from predictions.analysis import analyzer_for  # noqa: E402
+from predictions.client import wait_until_answering  # noqa: E402
 from predictions.models import Task  # noqa: E402
 from predictions.services import task_delete  # noqa: E402
 
@@ -86,18 +87,6 @@ def _start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(  # noqa: S603 # pylint: disable=consider-using-with
             command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT, env=dict(os.environ)
         )
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"server at {url} did not come up")
 
 
 def pipeline_throughput(
@@ -206,7 +195,8 @@ def main() -> None:
     )
     task_ids: list[int] = []
     try:
-        _wait_http(f"{url}/healthz")
+        if not wait_until_answering(f"{url}/healthz"):
+            raise SystemExit(f"server at {url} did not come up; see var/log/bench-web.log")
         # One small job first, so the worker has loaded its models before timing.
         warm, warm_ids = pipeline_throughput(url, token, images[:1], 1)
         del warm

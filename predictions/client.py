@@ -28,6 +28,19 @@ SPEC_FIELDS = ("file", "width", "height", "scene", "objects", "models")
 FINISHED = {"done", "failed"}
 
 
+def wait_until_answering(url: str, *, timeout: float = 60.0) -> bool:
+    """Poll ``url`` until it answers 200 (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    return False
+
+
 class ClientError(RuntimeError):
     """The server refused a request; the message is the server's own."""
 

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,6 +22,7 @@ from ml_models.models import ModelVersion
 from predictions import selectors
 from predictions.filtersets import TaskFilterSet
 from predictions.forms import BulkActionForm, UploadForm
+from predictions.media import task_file_response
 from predictions.models import Task
 from predictions.services import task_delete, tasks_delete, tasks_rerun
 from predictions.uploads import ACCEPTED_FORMATS, UploadedFile, tasks_submit
@@ -43,18 +43,6 @@ def _task(request: HttpRequest, task_id: int) -> Task:
         return selectors.task_for_owner(owner=_user(request), task_id=task_id)
     except Task.DoesNotExist as error:
         raise Http404("No such image.") from error
-
-
-def _file_response(field: FieldFile, *, download_name: str | None) -> FileResponse:
-    if not field:
-        raise Http404("This image has no such file.")
-    try:
-        handle = field.open("rb")
-    except FileNotFoundError as error:
-        raise Http404("The file is missing from storage.") from error
-    response = FileResponse(handle, filename=download_name or "")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
 
 
 class UploadView(LoginRequiredMixin, View):
@@ -294,12 +282,12 @@ def _classes_present(
 class TaskImageView(LoginRequiredMixin, View):
     def get(self, request: HttpRequest, task_id: int) -> FileResponse:
         task = _task(request, task_id)
-        return _file_response(task.image, download_name=task.original_name)
+        return task_file_response(task.image, download_name=task.original_name)
 
 
 class TaskThumbnailView(LoginRequiredMixin, View):
     def get(self, request: HttpRequest, task_id: int) -> FileResponse:
-        return _file_response(_task(request, task_id).thumbnail, download_name=None)
+        return task_file_response(_task(request, task_id).thumbnail, download_name=None)
 
 
 class TaskResultJsonView(LoginRequiredMixin, View):

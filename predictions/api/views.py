@@ -4,7 +4,7 @@ import time
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +23,7 @@ from predictions.api.serializers import (
     TaskSubmitSerializer,
 )
 from predictions.filtersets import TaskFilterSet
+from predictions.media import task_file_response
 from predictions.models import Task
 from predictions.selectors import task_result, task_stats, tasks_for_owner
 from predictions.services import task_delete, tasks_rerun
@@ -178,7 +179,7 @@ class TaskViewSet(
     @action(detail=True, methods=["get"])
     def image(self, request: Request, pk: str | None = None) -> FileResponse:
         del pk  # get_object() reads it from the URL
-        return _file_response(
+        return task_file_response(
             self.get_object().image, download_name=self.get_object().original_name
         )
 
@@ -186,19 +187,7 @@ class TaskViewSet(
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: str | None = None) -> FileResponse:
         del pk  # get_object() reads it from the URL
-        return _file_response(self.get_object().thumbnail, download_name=None)
-
-
-def _file_response(field: Any, *, download_name: str | None) -> FileResponse:
-    if not field:
-        raise Http404("This task has no such file.")
-    try:
-        handle = field.open("rb")
-    except FileNotFoundError as error:
-        raise Http404("The file is missing from storage.") from error
-    response = FileResponse(handle, filename=download_name or "")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+        return task_file_response(self.get_object().thumbnail, download_name=None)
 
 
 class StatsView(APIView):

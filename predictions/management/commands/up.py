@@ -11,15 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from predictions.client import VisionClient
+from predictions.client import VisionClient, wait_until_answering
 from predictions.demo import demo_images_write, demo_user_ensure
 
 VAR = Path(settings.BASE_DIR) / "var"
@@ -136,13 +134,6 @@ class Command(BaseCommand):
         _pid_file(name).unlink(missing_ok=True)
         self.stdout.write(f"{name} stopped (pid {pid}).")
 
-    def _wait_for(self, url: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise CommandError(f"The web server did not answer at {url}; see var/log/web.log.")
+    def _wait_for(self, url: str) -> None:
+        if not wait_until_answering(url):
+            raise CommandError(f"The web server did not answer at {url}; see var/log/web.log.")
