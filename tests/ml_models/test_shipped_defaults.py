@@ -57,7 +57,7 @@ def test_shapes_and_scenes_of_generated_images(shipped_analyzer: Analyzer) -> No
 
 
 def test_boxes_land_on_the_shapes_of_an_exif_rotated_upload(shipped_analyzer: Analyzer) -> None:
-    sample = SceneGenerator(seed=SEED).sample(3)
+    sample = SceneGenerator(seed=SEED).sample(6)  # a car: wheels on a body, a covered edge
     upright = sample.image
     # A camera stores the pixels turned and says "rotate 90 clockwise" (orientation 6).
     stored = upright.transpose(Image.Transpose.ROTATE_90)
