@@ -173,28 +173,16 @@ def _register_shapenet(
     net = card["network"]
     relative = _relative_to_weights_dir(weights)
     validation = card.get("metrics", {})
-    if kind in {"joint", "detector"} and net.get("object_classes"):
+    for version_kind, classes_key in (("detector", "object_classes"), ("scene", "scene_classes")):
+        if kind not in {"joint", version_kind} or not net.get(classes_key):
+            continue
         versions.append(
             model_version_register(
-                kind="detector",
-                name=f"{name}-detector" if kind == "joint" else name,
+                kind=version_kind,
+                name=f"{name}-{version_kind}" if kind == "joint" else name,
                 architecture=net["backbone"],
                 weights_path=relative,
-                classes=net["object_classes"],
-                input_size=int(net["input_size"]),
-                card=card,
-                metrics=validation,
-                activate=activate,
-            )
-        )
-    if kind in {"joint", "scene"} and net.get("scene_classes"):
-        versions.append(
-            model_version_register(
-                kind="scene",
-                name=f"{name}-scene" if kind == "joint" else name,
-                architecture=net["backbone"],
-                weights_path=relative,
-                classes=net["scene_classes"],
+                classes=net[classes_key],
                 input_size=int(net["input_size"]),
                 card=card,
                 metrics=validation,
