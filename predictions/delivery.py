@@ -87,11 +87,11 @@ def tasks_claim(*, first_task_id: int, limit: int, wait_ms: int = 0) -> Claim:
     claimed: list[Task] = []
     with transaction.atomic():
         now = timezone.now()
-        first = list(
-            Task.objects.select_for_update(skip_locked=True).filter(
-                _claimable(now), pk=first_task_id
-            )
-        )
+        # Wait for the named task's row lock instead of skipping it: the web process
+        # may still be stamping ``enqueued_at`` on it when this message arrives, and a
+        # skipped row would sit queued until the sweep. Only this first lookup waits,
+        # before the claim holds any other lock, so claims cannot deadlock.
+        first = list(Task.objects.select_for_update().filter(_claimable(now), pk=first_task_id))
         if not first:
             return Claim(token, [])
         claimed += first

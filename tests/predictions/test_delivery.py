@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 from pytest_django.fixtures import SettingsWrapper
 
@@ -119,3 +122,25 @@ def test_rerun_of_stale_tasks_touches_only_those() -> None:
     assert Task.objects.get(pk=someone_elses.pk).status == Task.Status.DONE
     assert Task.objects.get(pk=stale.pk).status == Task.Status.QUEUED
     assert queue_depth() == 2
+
+
+def test_claim_waits_for_a_briefly_locked_task_instead_of_skipping_it() -> None:
+    task = TaskFactory.create()
+    locked = threading.Event()
+
+    def hold_lock() -> None:
+        # Like the web process stamping enqueued_at just after publishing the message.
+        with transaction.atomic():
+            Task.objects.select_for_update().get(pk=task.pk)
+            locked.set()
+            time.sleep(0.5)
+        connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait(timeout=10)
+
+    claim = tasks_claim(first_task_id=task.pk, limit=1)
+    holder.join()
+
+    assert [claimed.pk for claimed in claim.tasks] == [task.pk]
