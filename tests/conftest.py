@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -186,6 +187,9 @@ class WorkerProcess:
                 env=self.environment(),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                # Its own process group: the embedded beat is a child process, and a
+                # kill must take the whole worker down, as a dead machine would.
+                start_new_session=True,
             )
         deadline = time.monotonic() + 90
         while not app.control.ping(timeout=1.0):
@@ -196,7 +200,7 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL: the worker gets no chance to clean up or acknowledge anything."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
 
@@ -206,8 +210,11 @@ class WorkerProcess:
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        finally:
+            # Whatever is left of the group (the embedded beat) goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
         self.process = None
 
 
