@@ -5,8 +5,9 @@
 For batch sizes 1, 8 and 32 of 640x480 images it prints images/s of the full system
 (letterbox preprocessing, one shared-backbone forward pass for both heads, decoding,
 NMS and SPEC.md JSON fields, exactly what ``manage.py analyze`` runs) and of the bare
-backbone forward pass at the same batch size and dtype, and their ratio. On CUDA it also
-runs bf16 with channels_last and reports the best batch size.
+backbone forward pass at the same batch size and dtype, and their ratio. It runs in the
+precision the worker would use (``--precision auto``: bf16 on CUDA and on CPUs with
+native bf16, else fp32); on CUDA it also tries larger batches and reports the best.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # pylint: disable=wrong-import-position
 
+from ml_models.inference.decode import decode
+from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import (
     Analyzer,
     ModelRegistry,
@@ -32,7 +37,8 @@ from ml_models.inference.predictor import (
     configure_threads,
     select_device,
 )
-from ml_models.inference.runner import autocast_for
+from ml_models.inference.preprocess import batch_images, normalise
+from ml_models.inference.runner import PRECISIONS, autocast_for
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"
@@ -75,7 +81,47 @@ def _timed(fn: object, repeats: int, min_seconds: float) -> float:
     return (time.perf_counter() - started) / calls
 
 
-def main() -> None:
+@torch.inference_mode()
+def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    network: ShapeNet,
+    forward: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    images: list[Image.Image],
+    device: torch.device,
+    precision: str,
+    min_seconds: float,
+) -> tuple[float, float, float]:
+    """Seconds per batch of the three steps of ``run_shapenet``, timed in one loop."""
+    totals = [0.0, 0.0, 0.0]
+    calls, started = -1, time.perf_counter()  # the first round is a warm-up
+    while calls < 3 or time.perf_counter() - started < min_seconds:
+        t0 = time.perf_counter()
+        batch, boxed = batch_images(images, network.config.input_size)
+        inputs = normalise(batch.to(device))
+        t1 = time.perf_counter()
+        with autocast_for(device, precision):
+            out = forward(inputs)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        decode(
+            out["heatmap"],
+            out["distances"],
+            stride=network.config.stride,
+            scales=[b.scale for b in boxed],
+            sizes=[(b.width, b.height) for b in boxed],
+            peaks=out["peaks"],
+        )
+        t3 = time.perf_counter()
+        if calls >= 0:
+            for i, seconds in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+                totals[i] += seconds
+        else:
+            started = time.perf_counter()
+        calls += 1
+    return (totals[0] / calls, totals[1] / calls, totals[2] / calls)
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -85,25 +131,51 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per measurement")
     parser.add_argument("--device", default=None)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="auto: what the worker would use"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network and the bare backbone (INFERENCE_COMPILE=1)",
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     if args.card is None:
         sys.exit("no card: pass --card path/to/weights.json")
     threads = configure_threads(args.threads)
     torch.set_flush_denormal(True)
     device = select_device(args.device)
     detector, scene = _specs(args.card)
-    analyzer = Analyzer(detector=detector, scene=scene, registry=ModelRegistry(device))
-    network = analyzer.registry.get(detector).module
-    backbone = cast("torch.nn.Module", network.backbone)
+    registry = ModelRegistry(device, precision=args.precision, compile_networks=args.compile)
+    precision = registry.precision
+    analyzer = Analyzer(detector=detector, scene=scene, registry=registry)
+    loaded = analyzer.registry.get(detector)
+    network = cast("ShapeNet", loaded.module)
+    forward = loaded.forward or network
+    backbone: Callable[[torch.Tensor], object] = network.backbone
+    if args.compile:
+        backbone = torch.compile(network.backbone, dynamic=False, options={"freezing": True})
     size = detector.input_size
     generator = SceneGenerator(seed=2024, min_side=480, max_side=480)
     pool = [generator.sample(i).image.resize((640, 480)) for i in range(8)]
-    dtype = "bf16" if device.type == "cuda" else "fp32"
-    print(f"# {args.card.name}  device={device}  threads={threads}  dtype={dtype}  input={size}")
-    cpu = platform.processor() or platform.machine()
-    print(f"# cpu: {cpu}  cores={os.cpu_count()}  torch {torch.__version__}")
-    print(f"{'batch':>5} | {'full img/s':>10} | {'bare backbone img/s':>19} | {'full/bare':>9}")
-    print("-" * 54)
+    mode = "torch.compile" if args.compile else "eager, BatchNorms folded"
+    print(
+        f"# {args.card.name}  device={device}  threads={threads}  dtype={precision}  "
+        f"input={size}  {mode}"
+    )
+    print(
+        f"# cpu: {platform.processor() or platform.machine()}  cores={os.cpu_count()}  "
+        f"torch {torch.__version__}"
+    )
+    print(
+        f"{'batch':>5} | {'full img/s':>10} | {'bare backbone img/s':>19} | {'full/bare':>9} |"
+        f" {'ms per image: preprocess + forward + decode':>43}"
+    )
+    print("-" * 100)
     batches = [int(b) for b in args.batches.split(",")]
     if device.type == "cuda":
         batches = sorted(set(batches) | {64, 128, 256})
@@ -118,15 +190,20 @@ def main() -> None:
 
         @torch.inference_mode()
         def bare(tensor: torch.Tensor = tensor) -> None:
-            with autocast_for(device):
+            with autocast_for(device, precision):
                 backbone(tensor)
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
         bare_s = _timed(bare, 3, args.seconds)
+        phases = _phases(network, forward, images, device, precision, args.seconds)
         full_ips, bare_ips = batch / full, batch / bare_s
         best = max(best, (batch, full_ips), key=lambda b: b[1])
-        print(f"{batch:>5} | {full_ips:>10.1f} | {bare_ips:>19.1f} | {full_ips / bare_ips:>8.0%}")
+        per_image = [1000 * t / batch for t in phases]
+        print(
+            f"{batch:>5} | {full_ips:>10.1f} | {bare_ips:>19.1f} | {full_ips / bare_ips:>8.0%} |"
+            f" {' + '.join(f'{ms:.2f}' for ms in per_image):>43}"
+        )
     print(f"# best: batch {best[0]} at {best[1]:.1f} img/s (full system)")
 
 

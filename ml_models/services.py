@@ -200,12 +200,13 @@ def analyzer_for_versions(
     batch_size: int = 8,
 ) -> Analyzer:
     """An analyzer over two versions, using the process-wide loaded-model registry."""
-    from ml_models.inference.predictor import Analyzer, configure_threads
+    from ml_models.inference.predictor import Analyzer, configure_threads, default_registry
 
     configure_threads(int(getattr(settings, "TORCH_THREADS", 0)))
     return Analyzer(
         detector=model_version_spec(version=detector) if detector else None,
         scene=model_version_spec(version=scene) if scene else None,
+        registry=default_registry(settings.INFERENCE_PRECISION, settings.INFERENCE_COMPILE),
         score_threshold=score_threshold,
         batch_size=batch_size,
     )

@@ -14,6 +14,7 @@ import django_stubs_ext
 
 from vision_site.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -214,6 +215,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Where model weights live; the shipped defaults sit in ml_models/weights.
 MODEL_WEIGHTS_DIR = Path(env_str("MODEL_WEIGHTS_DIR", str(BASE_DIR / "ml_models" / "weights")))
 TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: one thread per core of this process
+# auto: bf16 on CUDA and on CPUs that compute bf16 natively (AMX, AVX512-BF16), else fp32
+INFERENCE_PRECISION = env_choice("INFERENCE_PRECISION", "auto", ("auto", "fp32", "bf16", "fp16"))
+# torch.compile the models: about 2x the throughput on CPU, but each batch shape compiles
+# on first use (seconds with a warm inductor cache, about a minute cold), so it is opt-in.
+INFERENCE_COMPILE = env_bool("INFERENCE_COMPILE", default=False)
 # Detections at or above this score are stored (the detail page's slider starts here);
 # at or above the second they count as present (object counts, gallery filters).
 PREDICTION_STORE_THRESHOLD = env_float("PREDICTION_STORE_THRESHOLD", 0.05)

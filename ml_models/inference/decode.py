@@ -43,8 +43,14 @@ def distances_to_boxes(distances: torch.Tensor, stride: int) -> torch.Tensor:
     )
 
 
-def decode(
-    heatmap_logits: torch.Tensor,
+def heatmap_peaks(heatmap_logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (float32) kept only at 3x3 local maxima, zero elsewhere."""
+    heat = torch.sigmoid(heatmap_logits.float())
+    return heat * (F.max_pool2d(heat, kernel_size=3, stride=1, padding=1) == heat)
+
+
+def decode(  # pylint: disable=too-many-locals
+    heatmap_logits: torch.Tensor | None,
     distances: torch.Tensor,
     *,
     stride: int,
@@ -53,27 +59,41 @@ def decode(
     score_threshold: float = 0.05,
     top_k: int = 100,
     iou_threshold: float = 0.6,
+    peaks: torch.Tensor | None = None,
 ) -> list[Detections]:
     """Peaks of the class heatmaps become boxes; NMS per class removes duplicates.
 
     ``scales[i]`` is model pixels per original pixel of image ``i`` (letterbox anchored
-    top-left), ``sizes[i]`` its (width, height) for clipping.
+    top-left), ``sizes[i]`` its (width, height) for clipping. ``peaks``: the output of
+    ``heatmap_peaks`` when the network already computed it (then the logits are unused).
     """
-    heat = torch.sigmoid(heatmap_logits.float())
-    peaks = F.max_pool2d(heat, kernel_size=3, stride=1, padding=1)
-    heat = heat * (peaks == heat)
-    batch, classes, height, width = heat.shape
-    boxes_all = distances_to_boxes(distances.float(), stride)  # (B, 4, H, W)
-    results: list[Detections] = []
+    if peaks is None:
+        if heatmap_logits is None:
+            raise ValueError("decode needs heatmap logits or their peaks")
+        peaks = heatmap_peaks(heatmap_logits)
+    batch, classes, height, width = peaks.shape
     k = min(top_k, classes * height * width)
-    scores, flat = heat.reshape(batch, -1).topk(k, dim=1)
+    scores, flat = peaks.reshape(batch, -1).topk(k, dim=1)
+    cells = flat % (height * width)
+    # distances of the top cells only: (B, 4, k)
+    dist = distances.float().reshape(batch, 4, -1).gather(2, cells.unsqueeze(1).expand(-1, 4, -1))
+    centre_x = (cells % width).float() * stride + stride / 2
+    centre_y = torch.div(cells, width, rounding_mode="floor").float() * stride + stride / 2
+    boxes_all = torch.stack(
+        [
+            centre_x - dist[:, 0],
+            centre_y - dist[:, 1],
+            centre_x + dist[:, 2],
+            centre_y + dist[:, 3],
+        ],
+        dim=2,
+    )  # (B, k, 4)
+    labels_all = torch.div(flat, height * width, rounding_mode="floor")
+    results: list[Detections] = []
     for i in range(batch):
         keep = scores[i] >= score_threshold
-        idx = flat[i][keep]
-        score = scores[i][keep]
-        label = idx // (height * width)
-        cell = idx % (height * width)
-        boxes = boxes_all[i].reshape(4, -1)[:, cell].t() / scales[i]
+        score, label = scores[i][keep], labels_all[i][keep]
+        boxes = boxes_all[i][keep] / scales[i]
         img_w, img_h = sizes[i]
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, img_w)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, img_h)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml_models.inference.decode import heatmap_peaks
+
 DEFAULT_BACKBONE = "resnet10t"
 DEFAULT_BACKBONE_KWARGS: dict[str, Any] = {"channels": [32, 64, 128, 256], "stem_width": 24}
 
@@ -96,8 +98,9 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
             )
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Return heatmap logits (B, C, H/4, W/4), box distances (B, 4, H/4, W/4) in input
-        pixels, and scene logits (B, S) when the network has a scene head."""
+        """Return heatmap logits (B, C, H/4, W/4), their peaks (``decode.heatmap_peaks``),
+        box distances (B, 4, H/4, W/4) in input pixels, and scene logits (B, S) when the
+        network has a scene head."""
         feats: list[torch.Tensor] = self.backbone(images)
         top = self.lateral[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
@@ -109,14 +112,16 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
         dist = F.softplus(  # pylint: disable=not-callable
             self.regression(top)
         ) * (self.config.stride * 4)
-        out = {"heatmap": heat, "distances": dist}
+        # class probabilities at local maxima: decoding and the scene head both read them
+        peaks = heatmap_peaks(heat.detach())
+        out = {"heatmap": heat, "distances": dist, "peaks": peaks}
         if self.scene_n:
             deep = self.scene_proj(feats[-1])
             pooled = torch.cat([deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3))], dim=1)
-            probs = torch.sigmoid(heat.detach().float())
-            peaks = probs * (probs == F.max_pool2d(probs, 3, 1, 1)) * (probs > 0.2)
-            # detector evidence: strongest peak and count of peaks per primitive class
-            evidence = torch.cat([probs.amax(dim=(2, 3)), peaks.sum(dim=(2, 3)) / 4.0], dim=1)
+            # detector evidence: strongest peak and count of confident peaks per class
+            evidence = torch.cat(
+                [peaks.amax(dim=(2, 3)), (peaks * (peaks > 0.2)).sum(dim=(2, 3)) / 4.0], dim=1
+            )
             out["scene"] = self.scene_fc(
                 torch.cat([pooled.float(), evidence], dim=1).to(pooled.dtype)
             )

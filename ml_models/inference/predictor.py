@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -24,8 +24,9 @@ from safetensors.torch import load_file
 
 from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
+from ml_models.inference.optimize import CompiledForward, fold_batch_norms
 from ml_models.inference.preprocess import batch_images
-from ml_models.inference.runner import NMS_IOU, autocast_for, run_shapenet
+from ml_models.inference.runner import NMS_IOU, autocast_for, resolve_precision, run_shapenet
 
 SHAPENET_FORMAT = "vision_site.shapenet/1"
 SCENE_TOP_K = 3
@@ -98,19 +99,29 @@ class LoadedModel:
     spec: ModelSpec
     module: torch.nn.Module
     device: torch.device
+    precision: str = "fp32"
+    # what runs the module: itself, or a compiled version of it (``optimize.CompiledForward``)
+    forward: Callable[[torch.Tensor], Any] | None = None
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.25, 0.25, 0.25)
 
 
-def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
-    """Build the module for ``spec`` and load its weights strictly, in eval mode."""
+def load_model(
+    spec: ModelSpec, device: torch.device, precision: str = "fp32", *, compile_network: bool = False
+) -> LoadedModel:
+    """Build the module for ``spec`` and load its weights strictly, in eval mode.
+
+    A ShapeNet is prepared for inference (BatchNorms folded) and, with
+    ``compile_network``, run through ``torch.compile``.
+    """
     state = load_state(spec.weights_path)
     if spec.is_shapenet or spec.kind == "detector":
         network: torch.nn.Module = build_network(shapenet_config(spec))
         network.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )
-        loaded = LoadedModel(spec=spec, module=network, device=device)
+        folded = fold_batch_norms(cast("ShapeNet", network))
+        loaded = LoadedModel(spec=spec, module=folded, device=device, precision=precision)
     else:
         network = timm.create_model(
             spec.architecture, pretrained=False, num_classes=len(spec.classes)
@@ -121,8 +132,12 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
         cfg = getattr(network, "pretrained_cfg", {}) or {}
         mean = tuple(spec.card.get("mean") or cfg.get("mean") or (0.485, 0.456, 0.406))
         std = tuple(spec.card.get("std") or cfg.get("std") or (0.229, 0.224, 0.225))
-        loaded = LoadedModel(spec=spec, module=network, device=device, mean=mean, std=std)
+        loaded = LoadedModel(
+            spec=spec, module=network, device=device, precision=precision, mean=mean, std=std
+        )
     loaded.module = loaded.module.to(device).eval().to(memory_format=torch.channels_last)
+    if compile_network and isinstance(loaded.module, ShapeNet):
+        loaded.forward = CompiledForward(loaded.module)
     return loaded
 
 
@@ -130,10 +145,20 @@ class ModelRegistry:
     """Process-wide cache of loaded models, keyed by weights file and architecture.
 
     The detector and scene versions of one shared-backbone file share one module.
+    ``precision`` is the compute precision (``auto``: see ``runner.resolve_precision``);
+    ``compile_networks`` runs ShapeNets through ``torch.compile`` (``optimize.CompiledForward``).
     """
 
-    def __init__(self, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        device: torch.device | None = None,
+        precision: str = "auto",
+        *,
+        compile_networks: bool = False,
+    ) -> None:
         self.device = device or select_device()
+        self.precision = resolve_precision(self.device, precision)
+        self.compile_networks = compile_networks
         self._models: dict[tuple[str, float, str, bool], LoadedModel] = {}
         self._lock = threading.Lock()
 
@@ -145,7 +170,9 @@ class ModelRegistry:
         with self._lock:
             model = self._models.get(key)
             if model is None:
-                model = load_model(spec, self.device)
+                model = load_model(
+                    spec, self.device, self.precision, compile_network=self.compile_networks
+                )
                 self._models[key] = model
             return model
 
@@ -156,9 +183,9 @@ class ModelRegistry:
 
 
 @functools.cache
-def default_registry() -> ModelRegistry:
-    """The registry shared by everything in this process."""
-    return ModelRegistry()
+def default_registry(precision: str = "auto", compile_networks: bool = False) -> ModelRegistry:
+    """The registry shared by everything in this process (one per set of options)."""
+    return ModelRegistry(precision=precision, compile_networks=compile_networks)
 
 
 @dataclass
@@ -261,7 +288,12 @@ class Analyzer:
             if not isinstance(model.module, ShapeNet):
                 raise TypeError(f"{self.detector.name}: a detector must be a ShapeNet")
             output = run_shapenet(
-                model.module, images, score_threshold=self.score_threshold, nms_iou=self.nms_iou
+                model.module,
+                images,
+                score_threshold=self.score_threshold,
+                nms_iou=self.nms_iou,
+                precision=model.precision,
+                forward=model.forward,
             )
             detections = output.detections
             if self.shared_pass:
@@ -295,13 +327,17 @@ class Analyzer:
             return None
         model = self.registry.get(self.scene)
         if isinstance(model.module, ShapeNet):
-            return run_shapenet(model.module, images, score_threshold=1.0).scene_probs
+            return run_shapenet(
+                model.module,
+                images,
+                score_threshold=1.0,
+                precision=model.precision,
+                forward=model.forward,
+            ).scene_probs
         batch, _ = batch_images(images, self.scene.input_size)
         mean = torch.tensor(model.mean, device=model.device).view(1, 3, 1, 1)
         std = torch.tensor(model.std, device=model.device).view(1, 3, 1, 1)
-        inputs = ((batch.to(model.device).float() / 255.0 - mean) / std).contiguous(
-            memory_format=torch.channels_last
-        )
-        with autocast_for(model.device):
+        inputs = (batch.to(model.device).float() / 255.0 - mean) / std
+        with autocast_for(model.device, model.precision):
             logits = model.module(inputs)
         return torch.softmax(logits.float(), dim=1).cpu()

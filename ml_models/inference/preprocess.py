@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Normalisation of pixel values, shared by training and inference.
@@ -97,25 +98,61 @@ def load_image(source: str | os.PathLike[str] | bytes) -> Image.Image:
     return image
 
 
-def letterbox(image: Image.Image, size: int) -> Letterboxed:
-    """Scale the long side to ``size`` and pad right/bottom to a square (top-left anchor)."""
+def _letterbox_into(image: Image.Image, canvas: torch.Tensor) -> float:
+    """Resize ``image`` (long side to the canvas side) into the top-left of ``canvas``.
+
+    ``canvas`` is an (S, S, 3) uint8 view, already filled with the pad value. torch's
+    antialiased bilinear resize of uint8 images reproduces Pillow's BILINEAR resize
+    pixel for pixel (tested) at about twice its speed, and writes straight into the batch.
+    """
     width, height = image.size
+    size = canvas.shape[0]
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=None)
-    canvas = Image.new("RGB", (size, size), (PAD_VALUE, PAD_VALUE, PAD_VALUE))
-    canvas.paste(resized, (0, 0))
-    arr = np.asarray(canvas, dtype=np.uint8)
-    tensor = torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
-    return Letterboxed(tensor=tensor, scale=scale, width=width, height=height)
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8))  # (H, W, 3), writable copy
+    if (new_w, new_h) == (width, height):
+        canvas[:new_h, :new_w] = pixels
+        return scale
+    resized = F.interpolate(
+        pixels.permute(2, 0, 1).unsqueeze(0),  # a channels_last view: no copy
+        size=(new_h, new_w),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )
+    canvas[:new_h, :new_w] = resized[0].permute(1, 2, 0)
+    return scale
+
+
+def letterbox(image: Image.Image, size: int) -> Letterboxed:
+    """Scale the long side to ``size`` and pad right/bottom to a square (top-left anchor)."""
+    batch, boxed = batch_images([image], size)
+    return Letterboxed(
+        tensor=batch[0].contiguous(), scale=boxed[0].scale, width=image.width, height=image.height
+    )
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, S, S) to the float input the network was trained on."""
-    return (batch.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+    """uint8 (B, 3, S, S) to the float input the network was trained on (memory format kept)."""
+    floats = batch.to(torch.float32, copy=True)
+    return floats.mul_(1.0 / (255.0 * PIXEL_STD)).sub_(PIXEL_MEAN / PIXEL_STD)
 
 
 def batch_images(images: list[Image.Image], size: int) -> tuple[torch.Tensor, list[Letterboxed]]:
-    """Letterbox differently sized images into one uint8 batch tensor."""
-    boxed = [letterbox(image, size) for image in images]
-    return torch.stack([b.tensor for b in boxed]), boxed
+    """Letterbox differently sized images into one uint8 (B, 3, S, S) channels_last batch.
+
+    Each ``Letterboxed.tensor`` is a view of its image in the batch (no copy).
+    """
+    canvas = torch.full((len(images), size, size, 3), PAD_VALUE, dtype=torch.uint8)
+    boxed: list[Letterboxed] = []
+    for i, image in enumerate(images):
+        scale = _letterbox_into(to_rgb(image), canvas[i])
+        boxed.append(
+            Letterboxed(
+                tensor=canvas[i].permute(2, 0, 1),
+                scale=scale,
+                width=image.width,
+                height=image.height,
+            )
+        )
+    return canvas.permute(0, 3, 1, 2), boxed

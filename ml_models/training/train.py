@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.preprocess import normalise
-from ml_models.inference.runner import run_shapenet
+from ml_models.inference.runner import resolve_precision, run_shapenet
 from ml_models.training.data import LabelledImage, ListStream, SyntheticStream, synthetic_item
 from ml_models.training.evaluation import (
     ImagePrediction,
@@ -155,17 +155,25 @@ def validation_items(*, seed: int, size: int) -> list[LabelledImage]:
 
 
 def evaluate_network(
-    network: ShapeNet, items: Sequence[LabelledImage], *, batch_size: int = 16
+    network: ShapeNet,
+    items: Sequence[LabelledImage],
+    *,
+    batch_size: int = 16,
+    precision: str = "auto",
 ) -> dict[str, Any]:
-    """Detection mAP (COCO) and scene accuracy of ``network`` on labelled images."""
+    """Detection mAP (COCO) and scene accuracy of ``network`` on labelled images, computed
+    in the precision inference would use on this machine (unless told otherwise)."""
     network.eval()
+    precision = resolve_precision(next(network.parameters()).device, precision)
     truths: list[ImageTruth] = []
     predictions: list[ImagePrediction] = []
     scene_true: list[int] = []
     scene_pred: list[int] = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        output = run_shapenet(network, [item.image for item in chunk], score_threshold=0.01)
+        output = run_shapenet(
+            network, [item.image for item in chunk], score_threshold=0.01, precision=precision
+        )
         for j, item in enumerate(chunk):
             det = output.detections[j]
             if item.has_boxes:

@@ -7,9 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from ml_models.inference.preprocess import ImageLoadError, batch_images, letterbox, load_image
+from ml_models.inference.preprocess import (
+    ImageLoadError,
+    batch_images,
+    letterbox,
+    load_image,
+    normalise,
+)
 from tests.images import decompression_bomb_png, truncated_jpeg_bytes
 
 
@@ -111,3 +118,32 @@ def test_batch_of_different_sizes() -> None:
     batch, boxed = batch_images([_marked(300, 100), _marked(100, 500), _marked(1000, 1000)], 160)
     assert batch.shape == (3, 3, 160, 160)
     assert [b.scale for b in boxed] == [160 / 300, 160 / 500, 160 / 1000]
+
+
+@pytest.mark.parametrize("size", [(640, 480), (300, 100), (100, 500), (257, 259), (384, 200)])
+def test_letterbox_pixels_equal_pillow_bilinear(size: tuple[int, int]) -> None:
+    # Training data went through Pillow's BILINEAR resize; inference must see the same
+    # pixels (at most one level of rounding apart, in under 1 % of the values).
+    rng = np.random.default_rng(sum(size))
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    boxed = letterbox(image, 384)
+    new_w, new_h = round(size[0] * boxed.scale), round(size[1] * boxed.scale)
+    expected = np.asarray(
+        image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=None)
+    )
+    got = boxed.tensor.permute(1, 2, 0).numpy()
+    diff = np.abs(got[:new_h, :new_w].astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    assert (got[new_h:] == 114).all() and (got[:, new_w:] == 114).all()
+
+
+def test_batch_is_channels_last_and_normalised_in_place_safely() -> None:
+    batch, _ = batch_images([_marked(300, 100), Image.new("L", (50, 80), 128)], 64)
+    assert batch.dtype == torch.uint8
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    before = batch.clone()
+    floats = normalise(batch)
+    assert torch.equal(batch, before)  # the uint8 batch is not touched
+    assert floats.is_contiguous(memory_format=torch.channels_last)
+    assert float(floats[1, 0, 10, 10]) == pytest.approx((128 / 255 - 0.5) / 0.25, abs=1e-5)
+    assert float(floats[0, 0, 63, 63]) == pytest.approx((114 / 255 - 0.5) / 0.25, abs=1e-5)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from vision_site.env import env_bool, parse_database_url
+from vision_site.env import env_bool, env_choice, parse_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_SECRETS = {
@@ -80,3 +80,11 @@ def test_database_urls_and_booleans_are_parsed_or_refused_by_name() -> None:
             env_bool("VISION_TEST_FLAG", default=False)
     finally:
         del os.environ["VISION_TEST_FLAG"]
+
+
+def test_choices_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERENCE_PRECISION", "fp8")
+    with pytest.raises(ImproperlyConfigured, match="INFERENCE_PRECISION must be one of auto"):
+        env_choice("INFERENCE_PRECISION", "auto", ("auto", "fp32"))
+    monkeypatch.setenv("INFERENCE_PRECISION", " ")
+    assert env_choice("INFERENCE_PRECISION", "auto", ("auto", "fp32")) == "auto"

@@ -1,0 +1,141 @@
+"""Inference-only speed-ups: compute precision, folded BatchNorms, torch.compile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from ml_models.inference import runner
+from ml_models.inference.decode import decode
+from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
+from ml_models.inference.optimize import CompiledForward, fold_batch_norms, power_of_two_chunks
+from ml_models.inference.predictor import Analyzer, ModelRegistry
+from ml_models.inference.runner import resolve_precision
+from ml_models.training.synthetic import OBJECT_CLASSES, SCENE_CLASSES, SceneGenerator
+from tests.ml_models.conftest import shipped_specs
+
+TINY: dict[str, Any] = {
+    "input_size": 96,
+    "backbone_kwargs": {"channels": [8, 16, 32, 64], "stem_width": 8},
+    "object_classes": list(OBJECT_CLASSES),
+    "scene_classes": list(SCENE_CLASSES),
+}
+
+
+def _trained_looking_network() -> ShapeNet:
+    """A tiny network whose BatchNorms hold non-trivial statistics (as after training)."""
+    torch.manual_seed(0)
+    network = build_network(NetworkConfig(**TINY))
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return network.eval()
+
+
+def test_precision_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision(cpu, "auto") == "bf16"
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision(cpu, "auto") == "fp32"
+    assert resolve_precision(cpu, "fp32") == "fp32"
+    with pytest.raises(ValueError, match="unknown precision 'int3'"):
+        resolve_precision(cpu, "int3")
+
+
+def test_folded_network_gives_the_same_outputs() -> None:
+    network = _trained_looking_network()
+    folded = fold_batch_norms(network)
+    batch_norms = [m for m in folded.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert not batch_norms  # every norm folded, backbone (traced) and heads alike
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())  # original kept
+    inputs = torch.randn(3, 3, 96, 96)
+    with torch.inference_mode():
+        expected, got = network(inputs), folded(inputs)
+    assert set(got) == set(expected) == {"heatmap", "distances", "peaks", "scene"}
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-4)
+
+
+def test_decode_from_network_peaks_equals_decode_from_logits() -> None:
+    network = _trained_looking_network()
+    with torch.inference_mode():
+        out = network(torch.randn(2, 3, 96, 96))
+    kwargs: dict[str, Any] = {
+        "stride": 4,
+        "scales": [1.0, 0.5],
+        "sizes": [(96, 96), (192, 192)],
+        "score_threshold": 0.0,
+    }
+    from_logits = decode(out["heatmap"], out["distances"], **kwargs)
+    from_peaks = decode(None, out["distances"], peaks=out["peaks"], **kwargs)
+    for a, b in zip(from_logits, from_peaks, strict=True):
+        assert len(a.scores) > 0
+        assert torch.equal(a.boxes, b.boxes) and torch.equal(a.labels, b.labels)
+
+
+def test_shipped_models_agree_across_precisions() -> None:
+    detector, scene = shipped_specs()
+    images = [SceneGenerator(seed=77).sample(i).image for i in range(6)]
+    results = {}
+    for precision in ("fp32", "bf16"):
+        registry = ModelRegistry(torch.device("cpu"), precision=precision)
+        analyzer = Analyzer(detector=detector, scene=scene, registry=registry)
+        results[precision] = analyzer.analyze(images)
+    for fp32, bf16 in zip(results["fp32"], results["bf16"], strict=True):
+        assert fp32.scene is not None and bf16.scene is not None
+        assert fp32.scene["label"] == bf16.scene["label"]
+        confident = [o for o in fp32.objects if o["score"] >= 0.5]
+        for obj in confident:  # each confident fp32 box has a bf16 twin of its class
+            twins = [o for o in bf16.objects if o["label"] == obj["label"]]
+            assert any(_iou(obj["box"], o["box"]) > 0.8 for o in twins), obj
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    inter_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = inter_w * inter_h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def test_power_of_two_chunks() -> None:
+    assert power_of_two_chunks(13) == [8, 4, 1]
+    assert power_of_two_chunks(16) == [16]
+    assert power_of_two_chunks(1) == [1]
+    assert not power_of_two_chunks(0)
+
+
+def test_compiled_forward_matches_eager_and_splits_batches() -> None:
+    network = fold_batch_norms(_trained_looking_network())
+    compiled = CompiledForward(network)
+    inputs = torch.randn(3, 3, 96, 96).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        got, expected = compiled(inputs), network(inputs)
+    assert not compiled.failed
+    for key, value in expected.items():
+        assert got[key].shape == value.shape  # chunks of 2 and 1 put back together
+        torch.testing.assert_close(got[key], value, rtol=1e-3, atol=1e-3)
+
+
+def test_compiled_forward_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_compile(*_: object, **__: object) -> object:
+        def run(_: torch.Tensor) -> dict[str, torch.Tensor]:
+            raise RuntimeError("inductor exploded")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    network = _trained_looking_network()
+    compiled = CompiledForward(network)
+    inputs = torch.randn(2, 3, 96, 96)
+    with torch.inference_mode():
+        out = compiled(inputs)
+        torch.testing.assert_close(out["heatmap"], network(inputs)["heatmap"])
+    assert compiled.failed
