@@ -91,8 +91,9 @@ def _start(command: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 def pipeline_throughput(
     url: str, token: str, images: list[bytes], per_request: int
-) -> tuple[float, list[int]]:
-    """Images/s from the first upload to the last task's predictions stored."""
+) -> tuple[float, float, list[int]]:
+    """Images/s from the first upload to the last task's predictions stored, and images/s
+    of the uploads alone (the worker analyses while they go on)."""
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     task_ids: list[int] = []
@@ -106,13 +107,14 @@ def pipeline_throughput(
         response = session.post(f"{url}/api/v1/tasks/", files=files, timeout=120)
         response.raise_for_status()
         task_ids += [task["id"] for task in response.json()["tasks"]]
+    uploaded = time.perf_counter() - started
     while Task.objects.filter(pk__in=task_ids, status__in=["queued", "running"]).exists():
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
     failed = Task.objects.filter(pk__in=task_ids, status="failed").count()
     if failed:
         print(f"# warning: {failed} task(s) failed")
-    return len(images) / elapsed, task_ids
+    return len(images) / elapsed, len(images) / uploaded, task_ids
 
 
 def latency(url: str, token: str, task_ids: list[int], clients: int, seconds: float) -> list[float]:
@@ -198,10 +200,9 @@ def main() -> None:
         if not wait_until_answering(f"{url}/healthz"):
             raise SystemExit(f"server at {url} did not come up; see var/log/bench-web.log")
         # One small job first, so the worker has loaded its models before timing.
-        warm, warm_ids = pipeline_throughput(url, token, images[:1], 1)
-        del warm
+        *_, warm_ids = pipeline_throughput(url, token, images[:1], 1)
         task_ids += warm_ids
-        pipeline_ips, ids = pipeline_throughput(url, token, images, args.per_request)
+        pipeline_ips, upload_ips, ids = pipeline_throughput(url, token, images, args.per_request)
         task_ids += ids
         timings = latency(url, token, ids, args.clients, args.seconds)
     finally:
@@ -222,6 +223,7 @@ def main() -> None:
     print(f"{'model throughput (in-process), img/s':<44} | {model_ips:>10.1f}")
     print(f"{'pipeline throughput (API to stored), img/s':<44} | {pipeline_ips:>10.1f}")
     print(f"{'pipeline / model':<44} | {pipeline_ips / model_ips:>10.0%}")
+    print(f"{'  of which uploads alone (API), img/s':<44} | {upload_ips:>10.1f}")
     p50_label = f"GET /tasks/{{id}}/ p50 ms ({args.clients} clients)"
     print(f"{p50_label:<44} | {quantiles[49] * 1000:>10.1f}")
     print(f"{'GET /tasks/{id}/ p95 ms':<44} | {quantiles[94] * 1000:>10.1f}")

@@ -16,7 +16,7 @@ from pytest_django.fixtures import SettingsWrapper
 
 from accounts.models import User
 from ml_models.models import ModelVersion
-from predictions.delivery import tasks_claim, tasks_sweep
+from predictions.delivery import tasks_claim, tasks_enqueue, tasks_sweep
 from predictions.models import Task
 from predictions.selectors import queue_depth
 from predictions.services import tasks_rerun
@@ -68,8 +68,23 @@ def test_claim_takes_the_first_task_and_queued_others_oldest_first() -> None:
         tasks[1].pk,
         tasks[2].pk,
     }
-    # A duplicate message for a held task claims nothing.
+    # A message whose task is held still claims what is queued, and then nothing.
+    assert [t.pk for t in tasks_claim(first_task_id=tasks[2].pk, limit=3).tasks] == [tasks[3].pk]
     assert not tasks_claim(first_task_id=tasks[2].pk, limit=3).tasks
+
+
+def test_one_message_per_batch_of_tasks(settings: SettingsWrapper) -> None:
+    settings.INFERENCE_BATCH_SIZE = 8
+    tasks = [TaskFactory.create() for _ in range(20)]
+
+    assert tasks_enqueue(task_ids=[task.pk for task in tasks])
+
+    assert queue_depth() == 3  # 8 + 8 + 4
+    assert not Task.objects.filter(pk__in=[t.pk for t in tasks], enqueued_at=None).exists()
+    # Each message's claim takes a whole batch: three claims drain all twenty tasks.
+    claims = [tasks_claim(first_task_id=tasks[i].pk, limit=8) for i in (0, 8, 16)]
+    assert [len(claim.tasks) for claim in claims] == [8, 8, 4]
+    assert not Task.objects.filter(status=Task.Status.QUEUED).exists()
 
 
 def test_sweep_takes_back_tasks_whose_worker_lease_ran_out(settings: SettingsWrapper) -> None:
@@ -121,7 +136,7 @@ def test_rerun_of_stale_tasks_touches_only_those() -> None:
     assert Task.objects.get(pk=current.pk).status == Task.Status.DONE
     assert Task.objects.get(pk=someone_elses.pk).status == Task.Status.DONE
     assert Task.objects.get(pk=stale.pk).status == Task.Status.QUEUED
-    assert queue_depth() == 2
+    assert queue_depth() == 1  # one message for the batch of two
 
 
 def test_claim_waits_for_a_briefly_locked_task_instead_of_skipping_it() -> None:
