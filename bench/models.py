@@ -33,12 +33,12 @@ from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import (
     Analyzer,
     ModelRegistry,
-    ModelSpec,
     configure_threads,
     select_device,
 )
 from ml_models.inference.preprocess import batch_images, normalise
 from ml_models.inference.runner import PRECISIONS, autocast_for
+from ml_models.inference.spec import ModelSpec
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"

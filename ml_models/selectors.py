@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import QuerySet
 
-from ml_models.inference.predictor import ModelSpec
+from ml_models.inference.spec import ModelSpec
 from ml_models.models import ModelVersion
 
 

@@ -308,7 +308,8 @@ def model_import(
     ``architecture``. The weights (safetensors, or a torch state dict) are loaded
     strictly — a mismatched file is refused — then copied under MODEL_WEIGHTS_DIR.
     """
-    from ml_models.inference.predictor import SHAPENET_FORMAT, ModelSpec, load_model, select_device
+    from ml_models.inference.predictor import load_model, select_device
+    from ml_models.inference.spec import SHAPENET_FORMAT, ModelSpec
 
     if kind not in ModelVersion.Kind.values:
         raise ValueError(f"unknown model kind {kind!r}")

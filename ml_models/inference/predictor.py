@@ -13,7 +13,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,27 +27,9 @@ from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
 from ml_models.inference.preprocess import batch_images
 from ml_models.inference.runner import NMS_IOU, autocast_for, resolve_precision, run_shapenet
+from ml_models.inference.spec import ModelSpec
 
-SHAPENET_FORMAT = "vision_site.shapenet/1"
 SCENE_TOP_K = 3
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a ModelVersion row says about its weights (plain data, no ORM)."""
-
-    name: str
-    kind: str  # "detector" or "scene"
-    architecture: str
-    weights_path: Path
-    classes: tuple[str, ...]
-    input_size: int
-    card: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def is_shapenet(self) -> bool:
-        """Weights of our shared-backbone network (vs a plain timm classifier)."""
-        return self.card.get("format") == SHAPENET_FORMAT
 
 
 def select_device(preferred: str | None = None) -> torch.device:

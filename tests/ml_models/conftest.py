@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_models.inference.predictor import Analyzer, ModelRegistry, ModelSpec
+from ml_models.inference.predictor import Analyzer, ModelRegistry
+from ml_models.inference.spec import ModelSpec
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "ml_models" / "weights"
 

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 
 from ml_models.inference.network import NetworkConfig, build_network
-from ml_models.inference.predictor import ModelSpec, load_model
+from ml_models.inference.predictor import load_model
+from ml_models.inference.spec import ModelSpec
 from ml_models.training.data import SyntheticStream
 from ml_models.training.synthetic import OBJECT_CLASSES, SCENE_CLASSES
 from ml_models.training.train import TrainConfig, compute_losses, export_weights, train
