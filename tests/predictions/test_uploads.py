@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.files.storage import default_storage
+from PIL import Image
 from pytest_django.fixtures import SettingsWrapper
 
 from accounts.models import User
@@ -41,6 +44,20 @@ def test_exif_orientation_swaps_the_recorded_size() -> None:
     image = image_validate(upload=UploadedFile("rotated.jpg", jpeg_bytes(64, 48, orientation=6)))
 
     assert (image.width, image.height) == (48, 64)
+    with Image.open(io.BytesIO(image.thumbnail)) as preview:
+        assert preview.size == (48, 64)  # the preview is upright too
+
+
+@pytest.mark.parametrize(
+    ("size", "preview"), [((1000, 500), (320, 160)), ((300, 900), (107, 320)), ((64, 48), (64, 48))]
+)
+def test_thumbnail_fits_the_box_and_keeps_the_aspect(
+    size: tuple[int, int], preview: tuple[int, int]
+) -> None:
+    image = image_validate(upload=UploadedFile("a.jpg", jpeg_bytes(*size)))
+
+    with Image.open(io.BytesIO(image.thumbnail)) as thumbnail:
+        assert (thumbnail.format, thumbnail.size) == ("WEBP", preview)
 
 
 def test_empty_file_is_rejected() -> None:
