@@ -6,7 +6,7 @@ import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +143,14 @@ GALLERY_SORTS = ("newest", "score")
 
 @dataclass(frozen=True)
 class GalleryPage:
-    """One page of a keyset-paginated task list and the cursor of the next one."""
+    """One page of a keyset-paginated task list and the cursors of its neighbours."""
 
     tasks: list[Task]
     next_cursor: str | None
+    previous_cursor: str | None = None
+
+
+BEFORE = "before"  # first field of a cursor that pages backwards
 
 
 def _cursor_encode(values: list[str]) -> str:
@@ -161,6 +165,28 @@ def _cursor_decode(cursor: str) -> list[str] | None:
         return None
 
 
+def _sort_key(task: Task, sort: str) -> str:
+    return repr(task.scene_score) if sort == "score" else task.created_at.isoformat()
+
+
+def _after(
+    tasks: QuerySet[Task], sort: str, key: str, last_id: int, *, backwards: bool
+) -> QuerySet[Task]:
+    """``tasks`` that come after (or, ``backwards``, before) the position (key, id)."""
+    field = "scene_score" if sort == "score" else "created_at"
+    value: float | datetime | None
+    try:
+        value = float(key) if sort == "score" else parse_datetime(key)
+    except ValueError:
+        value = None
+    if value is None:
+        return tasks
+    side = "gt" if backwards else "lt"
+    return tasks.filter(
+        Q(**{f"{field}__{side}": value}) | Q(**{field: value, f"id__{side}": last_id})
+    )
+
+
 def gallery_page(
     *,
     tasks: QuerySet[Task],
@@ -168,41 +194,39 @@ def gallery_page(
     cursor: str | None = None,
     page_size: int = GALLERY_PAGE_SIZE,
 ) -> GalleryPage:
-    """A page of ``tasks`` after ``cursor``, newest first or best scene score first.
+    """A page of ``tasks`` after (or before) ``cursor``, newest first or best scene
+    score first, with the cursors of the next and the previous page.
 
     Keyset pagination on ``(created_at, id)`` or ``(scene_score, id)``: no OFFSET and
-    no COUNT, so the thousandth page costs what the first does. Sorting by score lists
-    only scored (finished) tasks. A malformed cursor starts from the beginning.
+    no COUNT, so the thousandth page costs what the first does, both ways. Sorting by
+    score lists only scored (finished) tasks. A malformed cursor starts from the
+    beginning.
     """
-    position = _cursor_decode(cursor) if cursor else None
+    field = "scene_score" if sort == "score" else "created_at"
     if sort == "score":
-        tasks = tasks.filter(scene_score__isnull=False).order_by("-scene_score", "-id")
-        if position and len(position) == 2:
-            try:
-                score, last_id = float(position[0]), int(position[1])
-            except ValueError:
-                score, last_id = None, None
-            if score is not None and last_id is not None:
-                tasks = tasks.filter(
-                    Q(scene_score__lt=score) | Q(scene_score=score, id__lt=last_id)
-                )
+        tasks = tasks.filter(scene_score__isnull=False)
+    position = (_cursor_decode(cursor) if cursor else None) or []
+    backwards = position[:1] == [BEFORE]
+    if backwards:
+        position = position[1:]
+    if position and len(position) == 2 and position[1].isdigit():
+        tasks = _after(tasks, sort, position[0], int(position[1]), backwards=backwards)
     else:
-        tasks = tasks.order_by("-created_at", "-id")
-        if position and len(position) == 2:
-            created = parse_datetime(position[0])
-            if created is not None and position[1].isdigit():
-                last_id = int(position[1])
-                tasks = tasks.filter(
-                    Q(created_at__lt=created) | Q(created_at=created, id__lt=last_id)
-                )
-    rows = list(tasks[: page_size + 1])
-    page, more = rows[:page_size], len(rows) > page_size
-    next_cursor = None
-    if more:
-        last = page[-1]
-        key = repr(last.scene_score) if sort == "score" else last.created_at.isoformat()
-        next_cursor = _cursor_encode([key, str(last.pk)])
-    return GalleryPage(tasks=page, next_cursor=next_cursor)
+        position, backwards = [], False
+    if backwards:  # read the list upwards from the cursor, then put the page back in order
+        rows = list(tasks.order_by(field, "id")[: page_size + 1])
+        page, more_before = list(reversed(rows[:page_size])), len(rows) > page_size
+        more_after = True
+    else:
+        rows = list(tasks.order_by(f"-{field}", "-id")[: page_size + 1])
+        page, more_after = rows[:page_size], len(rows) > page_size
+        more_before = bool(position)
+    next_cursor = previous_cursor = None
+    if page and more_after:
+        next_cursor = _cursor_encode([_sort_key(page[-1], sort), str(page[-1].pk)])
+    if page and more_before:
+        previous_cursor = _cursor_encode([BEFORE, _sort_key(page[0], sort), str(page[0].pk)])
+    return GalleryPage(tasks=page, next_cursor=next_cursor, previous_cursor=previous_cursor)
 
 
 def task_for_owner(*, owner: User, task_id: int) -> Task:

@@ -460,3 +460,52 @@ def test_model_plot_paths_outside_media_are_refused(browser: Client) -> None:
     )
     url = reverse("predictions:model_plot", args=[version.pk, "detection"])
     assert browser.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("sort", ["newest", "score"])
+def test_previous_page_walks_back_through_the_same_pages(owner: User, sort: str) -> None:
+    tasks = TaskFactory.create_batch(8, owner=owner, scene_score=0.5)
+    Task.objects.filter(pk__in=[task.pk for task in tasks[:4]]).update(created_at=timezone.now())
+    forward: list[list[int]] = []
+    cursor: str | None = None
+    while True:
+        page = gallery_page(
+            tasks=tasks_for_owner(owner=owner), sort=sort, cursor=cursor, page_size=3
+        )
+        forward.append([task.pk for task in page.tasks])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert page.previous_cursor is not None
+    backward = [[task.pk for task in page.tasks]]
+    while page.previous_cursor is not None:
+        page = gallery_page(
+            tasks=tasks_for_owner(owner=owner),
+            sort=sort,
+            cursor=page.previous_cursor,
+            page_size=3,
+        )
+        backward.append([task.pk for task in page.tasks])
+        assert page.next_cursor is not None  # every page reached backwards has a next one
+
+    assert [len(ids) for ids in forward] == [3, 3, 2]
+    assert backward == list(reversed(forward))
+
+
+def test_gallery_links_to_the_previous_page(browser: Client, owner: User) -> None:
+    TaskFactory.create_batch(50, owner=owner)
+    first = browser.get(reverse("predictions:gallery"))
+    assert "Previous page" not in first.content.decode()
+    second = browser.get(
+        reverse("predictions:gallery"), {"cursor": first.context["page"].next_cursor}
+    )
+    assert "Previous page" in second.content.decode()
+
+    back = browser.get(
+        reverse("predictions:gallery"), {"cursor": second.context["page"].previous_cursor}
+    )
+
+    assert [i["task"].pk for i in back.context["tasks"]] == [
+        i["task"].pk for i in first.context["tasks"]
+    ]
+    assert back.context["first_page"]

@@ -1,8 +1,8 @@
 """``manage.py up``: start the worker and the web server, seed a demo, print the URL.
 
-Run by ``make up`` after the databases exist and every alias is migrated. The worker
-(with its periodic sweep) and gunicorn keep running in the background; their logs and
-pid files live in ``var/``. ``manage.py up --stop`` stops them.
+Run by ``make up`` after the databases exist and every alias is migrated. The worker,
+Celery beat (the periodic sweep) and gunicorn keep running in the background; their
+logs and pid files live in ``var/``. ``manage.py up --stop`` stops them.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["stop"]:
-            for name in ("web", "worker"):
+            for name in ("web", "worker", "beat"):
                 self._stop(name)
             return
         (VAR / "run").mkdir(parents=True, exist_ok=True)
@@ -62,15 +62,29 @@ class Command(BaseCommand):
                 "-A",
                 "vision_site",
                 "worker",
-                "--beat",
-                "--schedule",
-                str(VAR / "run" / "celerybeat-schedule"),
                 "-Q",
                 f"{settings.CELERY_INFERENCE_QUEUE},default",
                 "--concurrency",
                 "1",
                 "--prefetch-multiplier",
                 "1",
+                "--loglevel",
+                "INFO",
+            ],
+        )
+        # Beat (the periodic sweep) runs on its own, not as ``worker --beat``: a worker
+        # killed with SIGKILL would leave an embedded beat running without it.
+        self._start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "vision_site",
+                "beat",
+                "--schedule",
+                str(VAR / "run" / "celerybeat-schedule"),
                 "--loglevel",
                 "INFO",
             ],
