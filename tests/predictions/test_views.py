@@ -476,17 +476,16 @@ def test_previous_page_walks_back_through_the_same_pages(owner: User, sort: str)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    assert page.previous_cursor is not None
+    previous = page.previous_cursor
+    assert previous is not None
     backward = [[task.pk for task in page.tasks]]
-    while page.previous_cursor is not None:
+    while previous is not None:
         page = gallery_page(
-            tasks=tasks_for_owner(owner=owner),
-            sort=sort,
-            cursor=page.previous_cursor,
-            page_size=3,
+            tasks=tasks_for_owner(owner=owner), sort=sort, cursor=previous, page_size=3
         )
         backward.append([task.pk for task in page.tasks])
         assert page.next_cursor is not None  # every page reached backwards has a next one
+        previous = page.previous_cursor
 
     assert [len(ids) for ids in forward] == [3, 3, 2]
     assert backward == list(reversed(forward))
