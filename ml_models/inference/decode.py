@@ -75,8 +75,17 @@ def decode(  # pylint: disable=too-many-locals
     k = min(top_k, classes * height * width)
     scores, flat = peaks.reshape(batch, -1).topk(k, dim=1)
     cells = flat % (height * width)
-    # distances of the top cells only: (B, 4, k)
-    dist = distances.float().reshape(batch, 4, -1).gather(2, cells.unsqueeze(1).expand(-1, 4, -1))
+    labels_all = torch.div(flat, height * width, rounding_mode="floor")
+    # distances of the top cells only, (B, 4, k); with one regression per class (4C
+    # channels, class-major) each peak reads its own class's distances
+    planes = distances.shape[1] // 4
+    index = (labels_all * (height * width) + cells) if planes > 1 else cells
+    per_plane = distances.float().reshape(batch, planes, 4, height * width)
+    dist = (
+        per_plane.transpose(1, 2)
+        .reshape(batch, 4, planes * height * width)
+        .gather(2, index.unsqueeze(1).expand(-1, 4, -1))
+    )
     centre_x = (cells % width).float() * stride + stride / 2
     centre_y = torch.div(cells, width, rounding_mode="floor").float() * stride + stride / 2
     boxes_all = torch.stack(
@@ -88,7 +97,6 @@ def decode(  # pylint: disable=too-many-locals
         ],
         dim=2,
     )  # (B, k, 4)
-    labels_all = torch.div(flat, height * width, rounding_mode="floor")
     results: list[Detections] = []
     for i in range(batch):
         keep = scores[i] >= score_threshold

@@ -36,6 +36,8 @@ class NetworkConfig:  # pylint: disable=too-many-instance-attributes
     neck_channels: int = 48
     head_channels: int = 32
     stride: int = 4
+    # one box regression per object class (4 x C channels) instead of one shared (4)
+    box_per_class: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +88,8 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
         if heat_out.bias is not None:  # prior probability 0.1, as in CenterNet
             nn.init.constant_(heat_out.bias, -2.19)
         self.heatmap = nn.Sequential(_conv_bn(neck, head), heat_out)
-        self.regression = nn.Sequential(_conv_bn(neck, head), nn.Conv2d(head, 4, 1))
+        box_outputs = 4 * n_obj if config.box_per_class else 4
+        self.regression = nn.Sequential(_conv_bn(neck, head), nn.Conv2d(head, box_outputs, 1))
         self.scene_n = len(config.scene_classes)
         if self.scene_n:
             self.scene_proj = _conv_bn(chans[-1], 256, 1)
@@ -99,8 +102,8 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return heatmap logits (B, C, H/4, W/4), their peaks (``decode.heatmap_peaks``),
-        box distances (B, 4, H/4, W/4) in input pixels, and scene logits (B, S) when the
-        network has a scene head."""
+        box distances (B, 4, H/4, W/4) in input pixels — (B, 4C, H/4, W/4), class-major,
+        with ``box_per_class`` — and scene logits (B, S) when the network has a scene head."""
         feats: list[torch.Tensor] = self.backbone(images)
         top = self.lateral[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):

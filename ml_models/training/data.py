@@ -28,20 +28,38 @@ class LabelledImage:
     has_boxes: bool = True  # False: an image with a scene label only
 
 
-def encode_targets(
-    boxes: np.ndarray, labels: np.ndarray, *, num_classes: int, size: int, stride: int
+def encode_targets(  # pylint: disable=too-many-locals
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    *,
+    num_classes: int,
+    size: int,
+    stride: int,
+    box_per_class: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """TTFNet-style targets for boxes given in model-input pixels.
 
     Returns the class heatmap (C, F, F) with a gaussian of peak 1 at each box centre, the
     box each cell should regress (4, F, F) and the regression weight of each cell (F, F)
     (gaussian inside the box, summing to log(area) per box). Smaller boxes are written
-    last, so they win cells that two boxes share.
+    last, so they win cells that two boxes share. With ``box_per_class`` the last two
+    are (C, 4, F, F) and (C, F, F): each class regresses its own boxes, so objects of
+    different classes that share a centre (a traffic light and its middle lamp) keep
+    their own boxes.
     """
     out = size // stride
+    planes = num_classes if box_per_class else 1
     heatmap = np.zeros((num_classes, out, out), dtype=np.float32)
-    reg_target = np.zeros((4, out, out), dtype=np.float32)
-    reg_weight = np.zeros((out, out), dtype=np.float32)
+    reg_targets = np.zeros((planes, 4, out, out), dtype=np.float32)
+    reg_weights = np.zeros((planes, out, out), dtype=np.float32)
+    reg_target, reg_weight = (
+        (reg_targets, reg_weights)
+        if box_per_class
+        else (
+            reg_targets[0],
+            reg_weights[0],
+        )
+    )
     if len(boxes) == 0:
         return heatmap, reg_target, reg_weight
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -66,20 +84,26 @@ def encode_targets(
         region[cy, cx] = True
         weights = gauss * region
         weights *= math.log(max(float(areas[i]), 2.0)) / weights.sum()
-        reg_weight[region] = weights[region]
-        reg_target[:, region] = boxes[i][:, None]
+        plane = cls if box_per_class else 0
+        reg_weights[plane][region] = weights[region]
+        reg_targets[plane][:, region] = boxes[i][:, None]
     return heatmap, reg_target, reg_weight
 
 
 def to_training_example(
-    item: LabelledImage, *, num_classes: int, size: int, stride: int
+    item: LabelledImage, *, num_classes: int, size: int, stride: int, box_per_class: bool = False
 ) -> dict[str, torch.Tensor]:
     """Letterbox an image and encode its targets as tensors."""
     boxed = letterbox(item.image, size)
     boxes = np.asarray(item.boxes, dtype=np.float32).reshape(-1, 4) * boxed.scale
     labels = np.asarray(item.labels, dtype=np.int64)
     heatmap, reg_target, reg_weight = encode_targets(
-        boxes, labels, num_classes=num_classes, size=size, stride=stride
+        boxes,
+        labels,
+        num_classes=num_classes,
+        size=size,
+        stride=stride,
+        box_per_class=box_per_class,
     )
     return {
         "image": boxed.tensor,
@@ -123,9 +147,11 @@ class SyntheticStream(IterableDataset[dict[str, torch.Tensor]]):  # pylint: disa
         size: int,
         stride: int,
         start: int = 0,
+        box_per_class: bool = False,
     ) -> None:
         super().__init__()
         self.generator = SceneGenerator(seed=seed)
+        self.box_per_class = box_per_class
         self.object_classes = list(object_classes)
         self.scene_classes = list(scene_classes)
         self.size = size
@@ -139,7 +165,11 @@ class SyntheticStream(IterableDataset[dict[str, torch.Tensor]]):  # pylint: disa
         while True:
             item = synthetic_item(self.generator, index, self.object_classes, self.scene_classes)
             yield to_training_example(
-                item, num_classes=len(self.object_classes), size=self.size, stride=self.stride
+                item,
+                num_classes=len(self.object_classes),
+                size=self.size,
+                stride=self.stride,
+                box_per_class=self.box_per_class,
             )
             index += workers
 
@@ -156,9 +186,11 @@ class ListStream(IterableDataset[dict[str, torch.Tensor]]):  # pylint: disable=a
         stride: int,
         seed: int,
         start: int = 0,
+        box_per_class: bool = False,
     ) -> None:
         super().__init__()
         self.items = list(items)
+        self.box_per_class = box_per_class
         self.num_classes = num_classes
         self.size = size
         self.stride = stride
@@ -178,5 +210,6 @@ class ListStream(IterableDataset[dict[str, torch.Tensor]]):  # pylint: disable=a
                 num_classes=self.num_classes,
                 size=self.size,
                 stride=self.stride,
+                box_per_class=self.box_per_class,
             )
             index += workers

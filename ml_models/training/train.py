@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
@@ -65,6 +65,7 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes
     box_loss_weight: float = 5.0
     scene_loss_weight: float = 1.0
     max_minutes: float = 0.0  # 0: no wall-clock limit
+    init_from: str = ""  # weights (safetensors) to start from; see ``init_weights``
     bf16: int = 1  # 1: bf16 autocast (CPU with avx512_bf16/AMX, or CUDA); 0: fp32
     network: dict[str, Any] = field(default_factory=dict)
     command: str = ""
@@ -134,9 +135,13 @@ def compute_losses(
         out = network(images)
     has_boxes = batch["has_boxes"]
     heat = centre_focal_loss(out["heatmap"], batch["heatmap"], has_boxes)
-    box = box_giou_loss(
-        out["distances"], batch["reg_target"], batch["reg_weight"], network.config.stride
-    )
+    distances, reg_target, reg_weight = out["distances"], batch["reg_target"], batch["reg_weight"]
+    if reg_target.dim() == 5:  # one regression per class: (B, C, 4, F, F) -> (B*C, 4, F, F)
+        planes = reg_target.shape[0] * reg_target.shape[1]
+        distances = distances.reshape(planes, 4, *distances.shape[-2:])
+        reg_target = reg_target.reshape(planes, 4, *reg_target.shape[-2:])
+        reg_weight = reg_weight.reshape(planes, *reg_weight.shape[-2:])
+    box = box_giou_loss(distances, reg_target, reg_weight, network.config.stride)
     losses = {"heatmap": heat, "box": box * config.box_loss_weight}
     if "scene" in out:
         labels = batch["scene"]
@@ -238,6 +243,30 @@ def build_card(result: TrainResult, *, weights_file: str) -> dict[str, Any]:
     }
 
 
+def init_weights(network: ShapeNet, path: Path, log: Callable[[str], None]) -> None:
+    """Start from the weights in ``path`` wherever the shapes allow (fine-tuning).
+
+    A shared 4-channel box regression seeds each class's copy of a per-class one, so a
+    ``box_per_class`` network starts out predicting exactly what its parent did.
+    """
+    own = network.state_dict()
+    loaded = {k: v.float() for k, v in load_file(str(path)).items()}
+    taken: dict[str, torch.Tensor] = {}
+    for key, value in loaded.items():
+        if key not in own:
+            continue
+        target = own[key]
+        if value.shape == target.shape:
+            taken[key] = value
+        elif key.startswith("regression.") and target.shape[0] == value.shape[0] * (
+            target.shape[0] // max(1, value.shape[0])
+        ):
+            repeats = [target.shape[0] // value.shape[0]] + [1] * (value.dim() - 1)
+            taken[key] = value.repeat(*repeats)
+    network.load_state_dict(taken, strict=False)
+    log(f"initialised {len(taken)} of {len(own)} tensors from {path}")
+
+
 def _make_loader(
     config: TrainConfig,
     net_config: NetworkConfig,
@@ -253,6 +282,7 @@ def _make_loader(
             size=net_config.input_size,
             stride=net_config.stride,
             start=start,
+            box_per_class=net_config.box_per_class,
         )
     else:
         dataset = ListStream(
@@ -262,6 +292,7 @@ def _make_loader(
             stride=net_config.stride,
             seed=config.seed,
             start=start,
+            box_per_class=net_config.box_per_class,
         )
     return DataLoader(
         dataset,
@@ -293,7 +324,10 @@ class _Run:  # pylint: disable=too-many-instance-attributes
                 **config.network,
             }
         )
-        self.network = build_network(self.net_config).to(memory_format=torch.channels_last)
+        self.network = build_network(self.net_config)
+        if config.init_from:
+            init_weights(self.network, Path(config.init_from), log)
+        self.network = self.network.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(
             self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )

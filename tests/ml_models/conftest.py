@@ -11,11 +11,17 @@ from ml_models.inference.predictor import Analyzer, ModelRegistry
 from ml_models.inference.spec import ModelSpec
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "ml_models" / "weights"
+# The newest shipped card is the default the migrations activate (0003, then 0004).
+DEFAULT_CARD = sorted(WEIGHTS_DIR.glob("*.json"))[-1]
+DEFAULT_MODELS = {
+    "detector": f"{DEFAULT_CARD.stem}-detector",
+    "scene": f"{DEFAULT_CARD.stem}-scene",
+}
 
 
 def shipped_specs() -> tuple[ModelSpec, ModelSpec]:
-    """Detector and scene specs of the shipped card (as migration 0003 registers them)."""
-    [card_path] = sorted(WEIGHTS_DIR.glob("*.json"))
+    """Detector and scene specs of the default shipped card (as the migrations register them)."""
+    card_path = DEFAULT_CARD
     card = json.loads(card_path.read_text(encoding="utf-8"))
     net = card["network"]
     common = {

@@ -23,15 +23,18 @@ from ml_models.selectors import model_version_active
 from ml_models.services import model_version_activate
 from ml_models.training.synthetic import SCENE_CLASSES, SceneGenerator
 from tests.images import decompression_bomb_png, truncated_jpeg_bytes
+from tests.ml_models.conftest import DEFAULT_CARD, DEFAULT_MODELS
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def shipped_active() -> tuple[ModelVersion, ModelVersion]:
-    """The versions migration 0003 registered from ml_models/weights/, made active."""
-    detector = model_version_activate(version=ModelVersion.objects.get(name="shapenet-v1-detector"))
-    scene = model_version_activate(version=ModelVersion.objects.get(name="shapenet-v1-scene"))
+    """The default versions the migrations registered from ml_models/weights/, made active."""
+    detector = model_version_activate(
+        version=ModelVersion.objects.get(name=DEFAULT_MODELS["detector"])
+    )
+    scene = model_version_activate(version=ModelVersion.objects.get(name=DEFAULT_MODELS["scene"]))
     return detector, scene
 
 
@@ -47,9 +50,10 @@ def _run(*args: str) -> tuple[str, str, CommandError | None]:
 def test_migration_registers_and_activates_the_shipped_models() -> None:
     detector = model_version_active(kind="detector")
     scene = model_version_active(kind="scene")
-    assert detector is not None and detector.name == "shapenet-v1-detector"
-    assert scene is not None and scene.classes == list(SCENE_CLASSES)
-    assert detector.weights_path == scene.weights_path == "shapenet-v1.safetensors"
+    assert detector is not None and detector.name == DEFAULT_MODELS["detector"]
+    assert scene is not None and scene.name == DEFAULT_MODELS["scene"]
+    assert scene.classes == list(SCENE_CLASSES)
+    assert detector.weights_path == scene.weights_path == f"{DEFAULT_CARD.stem}.safetensors"
 
 
 def test_analyze_json_matches_spec_and_survives_bad_files(
@@ -73,7 +77,7 @@ def test_analyze_json_matches_spec_and_survives_bad_files(
     assert [line["file"] for line in lines] == good
     for line in lines:
         assert set(line) == {"file", "width", "height", "scene", "objects", "models"}
-        assert line["models"] == {"detector": "shapenet-v1-detector", "scene": "shapenet-v1-scene"}
+        assert line["models"] == DEFAULT_MODELS
         assert line["scene"]["label"] in SCENE_CLASSES
         assert {"label", "score"} == set(line["scene"]["top"][0])
         assert all(set(obj) == {"label", "score", "box"} for obj in line["objects"])

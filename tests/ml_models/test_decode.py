@@ -95,3 +95,41 @@ def test_targets_decode_back_to_the_boxes() -> None:
         (1, [10.0, 20.0, 110.0, 60.0]),
         (3, [200.0, 200.0, 214.0, 230.0]),
     ]
+
+
+def test_objects_sharing_a_centre_keep_their_own_boxes_with_per_class_regression() -> None:
+    # A traffic light's housing (rectangle) and its middle lamp (circle) share a centre.
+    boxes = np.array([[140, 60, 180, 260], [146, 146, 174, 174]], dtype=np.float32)
+    labels = np.array([4, 0])
+    _, shared_target, _ = encode_targets(boxes, labels, num_classes=8, size=320, stride=STRIDE)
+    heatmap, reg_target, reg_weight = encode_targets(
+        boxes, labels, num_classes=8, size=320, stride=STRIDE, box_per_class=True
+    )
+    assert reg_target.shape == (8, 4, 80, 80) and reg_weight.shape == (8, 80, 80)
+    centre = (40, 40)  # cell (x 40, y 40): both boxes are centred at (160, 160)
+    assert shared_target[:, centre[1], centre[0]].tolist() == [146, 146, 174, 174]  # lamp won
+    assert reg_target[4, :, centre[1], centre[0]].tolist() == [140, 60, 180, 260]
+    assert reg_target[0, :, centre[1], centre[0]].tolist() == [146, 146, 174, 174]
+
+    grid_x, grid_y = cell_centres(80, 80, STRIDE, torch.device("cpu"))
+    target = torch.from_numpy(reg_target)  # (C, 4, F, F) -> distances (4C, F, F)
+    dist = torch.stack(
+        [
+            grid_x - target[:, 0],
+            grid_y - target[:, 1],
+            target[:, 2] - grid_x,
+            target[:, 3] - grid_y,
+        ],
+        dim=1,
+    ).reshape(32, 80, 80)
+    logits = torch.logit(torch.from_numpy(heatmap).clamp(1e-6, 1 - 1e-6))
+    det = decode(
+        logits[None],
+        dist[None],
+        stride=STRIDE,
+        scales=[1.0],
+        sizes=[(320, 320)],
+        score_threshold=0.5,
+    )[0]
+    found = sorted(zip(det.labels.tolist(), det.boxes.tolist(), strict=True))
+    assert found == [(0, [146.0, 146.0, 174.0, 174.0]), (4, [140.0, 60.0, 180.0, 260.0])]

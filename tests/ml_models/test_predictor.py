@@ -8,7 +8,7 @@ from PIL import Image
 
 from ml_models.inference.predictor import Analyzer, ModelRegistry
 from ml_models.training.synthetic import SceneGenerator
-from tests.ml_models.conftest import shipped_specs
+from tests.ml_models.conftest import DEFAULT_MODELS, shipped_specs
 
 
 def test_weights_load_once_per_file() -> None:
@@ -28,7 +28,7 @@ def test_spec_fields_and_order(shipped_analyzer: Analyzer) -> None:
         data = result.as_dict(file="x.png")
         assert list(data) == ["file", "width", "height", "scene", "objects", "models"]
         assert (data["width"], data["height"]) == image.size
-        assert data["models"] == {"detector": "shapenet-v1-detector", "scene": "shapenet-v1-scene"}
+        assert data["models"] == DEFAULT_MODELS
         scene = data["scene"]
         assert (
             scene["label"] == scene["top"][0]["label"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,13 @@ from ml_models.inference.predictor import load_model
 from ml_models.inference.spec import ModelSpec
 from ml_models.training.data import SyntheticStream
 from ml_models.training.synthetic import OBJECT_CLASSES, SCENE_CLASSES
-from ml_models.training.train import TrainConfig, compute_losses, export_weights, train
+from ml_models.training.train import (
+    TrainConfig,
+    compute_losses,
+    export_weights,
+    init_weights,
+    train,
+)
 
 TINY: dict[str, Any] = {
     "input_size": 128,
@@ -20,10 +27,15 @@ TINY: dict[str, Any] = {
 }
 
 
-def _batch(size: int = 4) -> dict[str, torch.Tensor]:
+def _batch(size: int = 4, *, box_per_class: bool = False) -> dict[str, torch.Tensor]:
     stream = iter(
         SyntheticStream(
-            seed=1, object_classes=OBJECT_CLASSES, scene_classes=SCENE_CLASSES, size=128, stride=4
+            seed=1,
+            object_classes=OBJECT_CLASSES,
+            scene_classes=SCENE_CLASSES,
+            size=128,
+            stride=4,
+            box_per_class=box_per_class,
         )
     )
     examples = [next(stream) for _ in range(size)]
@@ -79,3 +91,25 @@ def test_train_resumes_and_exports(tmp_path: Path) -> None:
     with torch.no_grad():
         want, got = reference(x)["heatmap"], loaded.module(x)["heatmap"]
     assert torch.allclose(want, got, atol=0.05)  # fp16 weights
+
+
+def test_per_class_regression_starts_from_a_shared_one(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = NetworkConfig(
+        object_classes=list(OBJECT_CLASSES), scene_classes=list(SCENE_CLASSES), **TINY
+    )
+    parent = build_network(config).eval()
+    path = export_weights(parent, tmp_path / "parent.safetensors", half=False)
+    child = build_network(replace(config, box_per_class=True))
+    init_weights(child, path, log=lambda _: None)
+    child.eval()
+    inputs = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        shared, per_class = parent(inputs)["distances"], child(inputs)["distances"]
+    assert per_class.shape == (2, 4 * len(OBJECT_CLASSES), 32, 32)
+    for cls in range(len(OBJECT_CLASSES)):  # every class's copy predicts the parent's boxes
+        torch.testing.assert_close(per_class[:, 4 * cls : 4 * cls + 4], shared)
+    batch = _batch(box_per_class=True)
+    assert batch["reg_target"].shape == (4, len(OBJECT_CLASSES), 4, 32, 32)
+    losses = compute_losses(child.train(), batch, TrainConfig(bf16=0))
+    assert torch.isfinite(losses["box"])
