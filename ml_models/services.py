@@ -112,12 +112,16 @@ def model_train(
     val_size: int = 200,
     progress: bool = True,
     command: str = "",
+    init_from: Path | None = None,
+    box_per_class: bool = False,
+    lr: float | None = None,
 ) -> list[ModelVersion]:
     """Train the shared-backbone network and register what it learned.
 
     ``kind`` "joint" (synthetic data only) registers a detector and a scene version that
     share one weights file; "detector" trains on synthetic data or a COCO file; "scene"
-    on synthetic data or class folders.
+    on synthetic data or class folders. ``init_from`` fine-tunes from a weights file
+    (the shipped one, say): every tensor whose shape fits is taken from it.
     """
     from ml_models.training.data import LabelledImage
     from ml_models.training.datasets import load_class_folders, load_coco
@@ -152,8 +156,10 @@ def model_train(
         max_minutes=max_minutes,
         val_every=val_every,
         val_size=val_size if items is None else 0,
-        network=network,
+        network={**network, "box_per_class": box_per_class},
         command=command,
+        init_from=str(init_from) if init_from else "",
+        **({"lr": lr} if lr else {}),
     )
     result = train(config, resume=resume, items=items, progress=progress)
     weights = export_weights(

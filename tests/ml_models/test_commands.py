@@ -203,6 +203,9 @@ def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -
         "user-det",
         "--run-dir",
         str(tmp_path / "run"),
+        "--init-from",  # fine-tune from the shipped weights: what fits is taken
+        str(DEFAULT_CARD.with_suffix(".safetensors")),
+        "--box-per-class",
         "--no-progress",
     )
     assert error is None, error
@@ -211,3 +214,5 @@ def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -
     assert (tmp_path / "weights" / "user-det.safetensors").exists()
     card = json.loads((tmp_path / "weights" / "user-det.json").read_text())
     assert card["training"]["steps"] == 2 and card["training"]["data"] == str(coco)
+    assert card["network"]["box_per_class"] is True
+    assert card["training"]["config"]["init_from"].endswith(".safetensors")

@@ -43,6 +43,16 @@ class Command(BaseCommand):
         parser.add_argument("--coco", type=Path, default=None, help="COCO detection JSON")
         parser.add_argument("--images", type=Path, default=None, help="images folder of --coco")
         parser.add_argument("--folders", type=Path, default=None, help="one folder per scene class")
+        parser.add_argument(
+            "--init-from",
+            type=Path,
+            default=None,
+            help="fine-tune from these weights (e.g. ml_models/weights/shapenet-v2.safetensors)",
+        )
+        parser.add_argument(
+            "--box-per-class", action="store_true", help="one box regression per object class"
+        )
+        parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -64,6 +74,9 @@ class Command(BaseCommand):
             val_every=options["val_every"],
             val_size=options["val_size"],
             progress=not options["no_progress"],
+            init_from=options["init_from"],
+            box_per_class=options["box_per_class"],
+            lr=options["lr"],
             command="python manage.py " + shlex.join(sys.argv[1:]),
         )
         for version in versions:
