@@ -159,7 +159,7 @@ def model_train(
         network={**network, "box_per_class": box_per_class},
         command=command,
         init_from=str(init_from) if init_from else "",
-        **({"lr": lr} if lr else {}),
+        lr=lr or TrainConfig.lr,
     )
     result = train(config, resume=resume, items=items, progress=progress)
     weights = export_weights(

@@ -76,16 +76,14 @@ def decode(  # pylint: disable=too-many-locals
     scores, flat = peaks.reshape(batch, -1).topk(k, dim=1)
     cells = flat % (height * width)
     labels_all = torch.div(flat, height * width, rounding_mode="floor")
-    # distances of the top cells only, (B, 4, k); with one regression per class (4C
-    # channels, class-major) each peak reads its own class's distances
-    planes = distances.shape[1] // 4
-    index = (labels_all * (height * width) + cells) if planes > 1 else cells
-    per_plane = distances.float().reshape(batch, planes, 4, height * width)
-    dist = (
-        per_plane.transpose(1, 2)
-        .reshape(batch, 4, planes * height * width)
-        .gather(2, index.unsqueeze(1).expand(-1, 4, -1))
-    )
+    # distances of the top cells only, (B, 4, k), gathered in place: with one regression
+    # per class (4C channels, class-major) each peak reads its own class's four channels
+    cells_per_map = height * width
+    per_class = distances.shape[1] > 4
+    first = labels_all * (4 * cells_per_map) + cells if per_class else cells
+    channel = torch.arange(4, device=cells.device).view(1, 4, 1) * cells_per_map
+    index = (first.unsqueeze(1) + channel).reshape(batch, -1)
+    dist = distances.reshape(batch, -1).gather(1, index).reshape(batch, 4, k).float()
     centre_x = (cells % width).float() * stride + stride / 2
     centre_y = torch.div(cells, width, rounding_mode="floor").float() * stride + stride / 2
     boxes_all = torch.stack(
