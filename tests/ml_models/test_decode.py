@@ -69,17 +69,21 @@ def test_nms_removes_overlapping_duplicates_of_one_class_only() -> None:
     assert det.labels.tolist() == [0, 1]
 
 
-def test_targets_decode_back_to_the_boxes() -> None:
-    boxes = np.array([[10, 20, 110, 60], [200, 200, 214, 230], [50, 50, 90, 90]], dtype=np.float32)
-    heatmap, reg_target, reg_weight = encode_targets(
-        boxes, np.array([1, 3, 0]), num_classes=8, size=320, stride=STRIDE
-    )
-    assert reg_weight.sum() > 0
+def _decoded_targets(heatmap: np.ndarray, reg_target: np.ndarray) -> list[tuple[int, list[float]]]:
+    """Decode perfect predictions made from encoded targets (shared or per class), as
+    sorted (label, box) pairs: encoding then decoding must give the boxes back."""
     grid_x, grid_y = cell_centres(80, 80, STRIDE, torch.device("cpu"))
-    target = torch.from_numpy(reg_target)
+    target = torch.from_numpy(reg_target)  # (4, F, F), or (C, 4, F, F) per class
+    target = target.reshape(-1, 4, 80, 80)
     dist = torch.stack(
-        [grid_x - target[0], grid_y - target[1], target[2] - grid_x, target[3] - grid_y]
-    )
+        [
+            grid_x - target[:, 0],
+            grid_y - target[:, 1],
+            target[:, 2] - grid_x,
+            target[:, 3] - grid_y,
+        ],
+        dim=1,
+    ).reshape(-1, 80, 80)
     logits = torch.logit(torch.from_numpy(heatmap).clamp(1e-6, 1 - 1e-6))
     det = decode(
         logits[None],
@@ -89,8 +93,16 @@ def test_targets_decode_back_to_the_boxes() -> None:
         sizes=[(320, 320)],
         score_threshold=0.5,
     )[0]
-    found = sorted(zip(det.labels.tolist(), det.boxes.tolist(), strict=True))
-    assert found == [
+    return sorted(zip(det.labels.tolist(), det.boxes.tolist(), strict=True))
+
+
+def test_targets_decode_back_to_the_boxes() -> None:
+    boxes = np.array([[10, 20, 110, 60], [200, 200, 214, 230], [50, 50, 90, 90]], dtype=np.float32)
+    heatmap, reg_target, reg_weight = encode_targets(
+        boxes, np.array([1, 3, 0]), num_classes=8, size=320, stride=STRIDE
+    )
+    assert reg_weight.sum() > 0
+    assert _decoded_targets(heatmap, reg_target) == [
         (0, [50.0, 50.0, 90.0, 90.0]),
         (1, [10.0, 20.0, 110.0, 60.0]),
         (3, [200.0, 200.0, 214.0, 230.0]),
@@ -111,25 +123,5 @@ def test_objects_sharing_a_centre_keep_their_own_boxes_with_per_class_regression
     assert reg_target[4, :, centre[1], centre[0]].tolist() == [140, 60, 180, 260]
     assert reg_target[0, :, centre[1], centre[0]].tolist() == [146, 146, 174, 174]
 
-    grid_x, grid_y = cell_centres(80, 80, STRIDE, torch.device("cpu"))
-    target = torch.from_numpy(reg_target)  # (C, 4, F, F) -> distances (4C, F, F)
-    dist = torch.stack(
-        [
-            grid_x - target[:, 0],
-            grid_y - target[:, 1],
-            target[:, 2] - grid_x,
-            target[:, 3] - grid_y,
-        ],
-        dim=1,
-    ).reshape(32, 80, 80)
-    logits = torch.logit(torch.from_numpy(heatmap).clamp(1e-6, 1 - 1e-6))
-    det = decode(
-        logits[None],
-        dist[None],
-        stride=STRIDE,
-        scales=[1.0],
-        sizes=[(320, 320)],
-        score_threshold=0.5,
-    )[0]
-    found = sorted(zip(det.labels.tolist(), det.boxes.tolist(), strict=True))
+    found = _decoded_targets(heatmap, reg_target)
     assert found == [(0, [146.0, 146.0, 174.0, 174.0]), (4, [140.0, 60.0, 180.0, 260.0])]
