@@ -258,9 +258,11 @@ def init_weights(network: ShapeNet, path: Path, log: Callable[[str], None]) -> N
         target = own[key]
         if value.shape == target.shape:
             taken[key] = value
-        elif key.startswith("regression.") and target.shape[0] == value.shape[0] * (
-            target.shape[0] // max(1, value.shape[0])
-        ):
+        elif (
+            key.startswith("regression.")
+            and target.shape[1:] == value.shape[1:]
+            and target.shape[0] % value.shape[0] == 0
+        ):  # a shared box regression repeated once per class
             repeats = [target.shape[0] // value.shape[0]] + [1] * (value.dim() - 1)
             taken[key] = value.repeat(*repeats)
     network.load_state_dict(taken, strict=False)
