@@ -4,18 +4,25 @@
 
 For batch sizes 1, 8 and 32 of 640x480 images it prints images/s of the full system
 (letterbox preprocessing, one shared-backbone forward pass for both heads, decoding,
-NMS and SPEC.md JSON fields, exactly what ``manage.py analyze`` runs) and of the bare
-backbone forward pass at the same batch size and dtype, and their ratio. It runs in the
-precision the worker would use (``--precision auto``: bf16 on CUDA and on CPUs with
-native bf16, else fp32); on CUDA it also tries larger batches and reports the best.
+NMS and SPEC.md JSON fields, exactly what ``manage.py analyze`` runs), of the bare
+backbone forward pass at the same batch size and dtype, and of the bare network forward
+(backbone + neck + both heads, no pre- or post-processing), with the full system's
+ratio to each. It runs in the precision the worker would use (``--precision auto``:
+bf16 on CUDA and on CPUs with native bf16, else fp32); on CUDA it also tries larger
+batches and reports the best.
+
+The three are measured in interleaved rounds and each figure is the median over the
+rounds, so that a shared machine's drifting speed does not skew one ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -81,6 +88,28 @@ def _timed(fn: object, repeats: int, min_seconds: float) -> float:
     return (time.perf_counter() - started) / calls
 
 
+def _bare(
+    module: Callable[[torch.Tensor], object], tensor: torch.Tensor, precision: str
+) -> Callable[[], None]:
+    """One forward pass of ``module`` over ``tensor``, nothing before or after it."""
+
+    @torch.inference_mode()
+    def run() -> None:
+        with autocast_for(tensor.device, precision):
+            module(tensor)
+        if tensor.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return run
+
+
+def _interleaved(
+    calls: list[Callable[[], object]], *, rounds: int, seconds: float
+) -> list[list[float]]:
+    """Seconds per call of each of ``calls``, measured round after round in turn."""
+    return [[_timed(call, 2, seconds / rounds) for call in calls] for _ in range(rounds)]
+
+
 @torch.inference_mode()
 def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     network: ShapeNet,
@@ -105,7 +134,8 @@ def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         t2 = time.perf_counter()
         decode(
             out["heatmap"],
-            out["distances"],
+            None,
+            box_logits=out["box_logits"],
             stride=network.config.stride,
             scales=[b.scale for b in boxed],
             sizes=[(b.width, b.height) for b in boxed],
@@ -129,7 +159,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--card", type=Path, default=cards[-1] if cards else None)
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
-    parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per measurement")
+    parser.add_argument(
+        "--seconds", type=float, default=6.0, help="minimum time per measurement (all rounds)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
     parser.add_argument("--device", default=None)
     parser.add_argument(
         "--precision", default="auto", choices=PRECISIONS, help="auto: what the worker would use"
@@ -172,10 +205,11 @@ def main() -> None:
         f"torch {torch.__version__}"
     )
     print(
-        f"{'batch':>5} | {'full img/s':>10} | {'bare backbone img/s':>19} | {'full/bare':>9} |"
+        f"{'batch':>5} | {'full img/s':>10} | {'bare backbone img/s':>19} | {'full/backbone':>13} |"
+        f" {'bare network img/s':>18} | {'full/network':>12} |"
         f" {'ms per image: preprocess + forward + decode':>43}"
     )
-    print("-" * 100)
+    print("-" * 136)
     batches = [int(b) for b in args.batches.split(",")]
     if device.type == "cuda":
         batches = sorted(set(batches) | {64, 128, 256})
@@ -183,25 +217,29 @@ def main() -> None:
     for batch in batches:
         images = [pool[i % len(pool)] for i in range(batch)]
         analyzer.batch_size = batch
-        full = _timed(lambda images=images: analyzer.analyze(images), 3, args.seconds)
         tensor = torch.randn(batch, 3, size, size, device=device).contiguous(
             memory_format=torch.channels_last
         )
-
-        @torch.inference_mode()
-        def bare(tensor: torch.Tensor = tensor) -> None:
-            with autocast_for(device, precision):
-                backbone(tensor)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-
-        bare_s = _timed(bare, 3, args.seconds)
+        rounds = _interleaved(
+            [
+                functools.partial(analyzer.analyze, images),
+                _bare(backbone, tensor, precision),
+                _bare(forward, tensor, precision),
+            ],
+            rounds=args.rounds,
+            seconds=args.seconds,
+        )
+        full_ips, bare_ips, network_ips = (
+            batch / statistics.median(r[i] for r in rounds) for i in range(3)
+        )
+        to_backbone = statistics.median(r[1] / r[0] for r in rounds)
+        to_network = statistics.median(r[2] / r[0] for r in rounds)
         phases = _phases(network, forward, images, device, precision, args.seconds)
-        full_ips, bare_ips = batch / full, batch / bare_s
         best = max(best, (batch, full_ips), key=lambda b: b[1])
         per_image = [1000 * t / batch for t in phases]
         print(
-            f"{batch:>5} | {full_ips:>10.1f} | {bare_ips:>19.1f} | {full_ips / bare_ips:>8.0%} |"
+            f"{batch:>5} | {full_ips:>10.1f} | {bare_ips:>19.1f} | {to_backbone:>12.0%} |"
+            f" {network_ips:>18.1f} | {to_network:>11.0%} |"
             f" {' + '.join(f'{ms:.2f}' for ms in per_image):>43}"
         )
     print(f"# best: batch {best[0]} at {best[1]:.1f} img/s (full system)")

@@ -43,15 +43,36 @@ def distances_to_boxes(distances: torch.Tensor, stride: int) -> torch.Tensor:
     )
 
 
+# The box regression predicts softplus-activated distances in units of this many strides.
+BOX_UNIT_STRIDES = 4
+
+
+def distances_from_logits(box_logits: torch.Tensor, stride: int) -> torch.Tensor:
+    """The network's raw box regression to distances in input pixels (always positive).
+
+    Inference applies it only to the few cells that decoding reads, training to all.
+    """
+    return F.softplus(box_logits.float()) * (stride * BOX_UNIT_STRIDES)  # pylint: disable=not-callable
+
+
+def max_filter_3x3(maps: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(maps, 3, stride=1, padding=1)``, exactly, as two separable passes of
+    element-wise maxima: 2-3x faster on CPU for channels_last maps (measured in bf16 and
+    fp32 on the 2-core machine), where max_pool2d handles stride 1 poorly."""
+    padded = F.pad(maps, (1, 1, 1, 1), value=float("-inf"))
+    rows = torch.maximum(torch.maximum(padded[..., :-2], padded[..., 1:-1]), padded[..., 2:])
+    return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
+
+
 def heatmap_peaks(heatmap_logits: torch.Tensor) -> torch.Tensor:
     """Class probabilities (float32) kept only at 3x3 local maxima, zero elsewhere."""
     heat = torch.sigmoid(heatmap_logits.float())
-    return heat * (F.max_pool2d(heat, kernel_size=3, stride=1, padding=1) == heat)
+    return heat * (max_filter_3x3(heat) == heat)
 
 
-def decode(  # pylint: disable=too-many-locals
+def decode(  # pylint: disable=too-many-locals,too-many-arguments
     heatmap_logits: torch.Tensor | None,
-    distances: torch.Tensor,
+    distances: torch.Tensor | None,
     *,
     stride: int,
     scales: list[float],
@@ -60,17 +81,23 @@ def decode(  # pylint: disable=too-many-locals
     top_k: int = 100,
     iou_threshold: float = 0.6,
     peaks: torch.Tensor | None = None,
+    box_logits: torch.Tensor | None = None,
 ) -> list[Detections]:
     """Peaks of the class heatmaps become boxes; NMS per class removes duplicates.
 
     ``scales[i]`` is model pixels per original pixel of image ``i`` (letterbox anchored
     top-left), ``sizes[i]`` its (width, height) for clipping. ``peaks``: the output of
     ``heatmap_peaks`` when the network already computed it (then the logits are unused).
+    Boxes come from ``distances`` in input pixels or, cheaper, from the network's raw
+    ``box_logits``, turned into distances (``distances_from_logits``) only where read.
     """
     if peaks is None:
         if heatmap_logits is None:
             raise ValueError("decode needs heatmap logits or their peaks")
         peaks = heatmap_peaks(heatmap_logits)
+    regression = distances if box_logits is None else box_logits
+    if regression is None:
+        raise ValueError("decode needs box distances or box logits")
     batch, classes, height, width = peaks.shape
     k = min(top_k, classes * height * width)
     scores, flat = peaks.reshape(batch, -1).topk(k, dim=1)
@@ -79,11 +106,13 @@ def decode(  # pylint: disable=too-many-locals
     # distances of the top cells only, (B, 4, k), gathered in place: with one regression
     # per class (4C channels, class-major) each peak reads its own class's four channels
     cells_per_map = height * width
-    per_class = distances.shape[1] > 4
+    per_class = regression.shape[1] > 4
     first = labels_all * (4 * cells_per_map) + cells if per_class else cells
     channel = torch.arange(4, device=cells.device).view(1, 4, 1) * cells_per_map
     index = (first.unsqueeze(1) + channel).reshape(batch, -1)
-    dist = distances.reshape(batch, -1).gather(1, index).reshape(batch, 4, k).float()
+    dist = regression.reshape(batch, -1).gather(1, index).reshape(batch, 4, k).float()
+    if box_logits is not None:
+        dist = distances_from_logits(dist, stride)
     centre_x = (cells % width).float() * stride + stride / 2
     centre_y = torch.div(cells, width, rounding_mode="floor").float() * stride + stride / 2
     boxes_all = torch.stack(

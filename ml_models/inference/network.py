@@ -102,8 +102,9 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return heatmap logits (B, C, H/4, W/4), their peaks (``decode.heatmap_peaks``),
-        box distances (B, 4, H/4, W/4) in input pixels — (B, 4C, H/4, W/4), class-major,
-        with ``box_per_class`` — and scene logits (B, S) when the network has a scene head."""
+        box logits (B, 4, H/4, W/4) — (B, 4C, H/4, W/4), class-major, with
+        ``box_per_class`` — that ``decode.distances_from_logits`` turns into distances in
+        input pixels, and scene logits (B, S) when the network has a scene head."""
         feats: list[torch.Tensor] = self.backbone(images)
         top = self.lateral[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
@@ -111,13 +112,12 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
             top = F.interpolate(top, size=lateral.shape[-2:], mode="nearest") + lateral
             top = self.smooth[level](top)
         heat = self.heatmap(top)
-        # distances in input pixels; softplus keeps them positive with a smooth start
-        dist = F.softplus(  # pylint: disable=not-callable
-            self.regression(top)
-        ) * (self.config.stride * 4)
+        # raw box regression: decode.distances_from_logits makes it distances in input
+        # pixels, at the few peak cells for inference, everywhere for the training loss
+        box_logits = self.regression(top)
         # class probabilities at local maxima: decoding and the scene head both read them
         peaks = heatmap_peaks(heat.detach())
-        out = {"heatmap": heat, "distances": dist, "peaks": peaks}
+        out = {"heatmap": heat, "box_logits": box_logits, "peaks": peaks}
         if self.scene_n:
             deep = self.scene_proj(feats[-1])
             pooled = torch.cat([deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3))], dim=1)

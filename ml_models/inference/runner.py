@@ -91,7 +91,8 @@ def run_shapenet(
         out = (forward or network)(inputs)
     detections = decode(
         out["heatmap"],
-        out["distances"],
+        None,
+        box_logits=out["box_logits"],
         stride=config.stride,
         scales=[b.scale for b in boxed],
         sizes=[(b.width, b.height) for b in boxed],

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
+from ml_models.inference.decode import distances_from_logits
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.preprocess import normalise
 from ml_models.inference.runner import resolve_precision, run_shapenet
@@ -135,7 +136,8 @@ def compute_losses(
         out = network(images)
     has_boxes = batch["has_boxes"]
     heat = centre_focal_loss(out["heatmap"], batch["heatmap"], has_boxes)
-    distances, reg_target, reg_weight = out["distances"], batch["reg_target"], batch["reg_weight"]
+    distances = distances_from_logits(out["box_logits"], network.config.stride)
+    reg_target, reg_weight = batch["reg_target"], batch["reg_weight"]
     if reg_target.dim() == 5:  # one regression per class: (B, C, 4, F, F) -> (B*C, 4, F, F)
         planes = reg_target.shape[0] * reg_target.shape[1]
         distances = distances.reshape(planes, 4, *distances.shape[-2:])

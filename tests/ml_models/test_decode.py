@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import Any
 
-from ml_models.inference.decode import cell_centres, decode
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ml_models.inference.decode import (
+    cell_centres,
+    decode,
+    distances_from_logits,
+    heatmap_peaks,
+    max_filter_3x3,
+)
 from ml_models.training.data import encode_targets
 
 STRIDE = 4
@@ -125,3 +135,41 @@ def test_objects_sharing_a_centre_keep_their_own_boxes_with_per_class_regression
 
     found = _decoded_targets(heatmap, reg_target)
     assert found == [(0, [146.0, 146.0, 174.0, 174.0]), (4, [140.0, 60.0, 180.0, 260.0])]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_max_filter_equals_max_pool(dtype: torch.dtype) -> None:
+    torch.manual_seed(3)
+    maps = torch.randn(2, 5, 17, 23).to(dtype)
+    maps[0, 0, 4:7, 4:7] = 1.0  # a plateau: ties must survive as in max_pool2d
+    for layout in (torch.contiguous_format, torch.channels_last):
+        shaped = maps.contiguous(memory_format=layout)
+        expected = F.max_pool2d(shaped, kernel_size=3, stride=1, padding=1)
+        assert torch.equal(max_filter_3x3(shaped), expected)
+
+
+def test_peaks_are_the_local_maxima() -> None:
+    heat = torch.full((1, 1, 6, 6), -5.0)
+    heat[0, 0, 1, 1], heat[0, 0, 1, 2], heat[0, 0, 4, 4] = 2.0, 1.0, 0.5
+    peaks = heatmap_peaks(heat)
+    assert peaks.dtype == torch.float32
+    assert torch.nonzero(peaks > 0.5).tolist() == [[0, 0, 1, 1], [0, 0, 4, 4]]
+    assert peaks[0, 0, 1, 1] == pytest.approx(torch.sigmoid(torch.tensor(2.0)).item())
+
+
+def test_box_logits_decode_like_the_distances_they_stand_for() -> None:
+    heat, _ = _empty()
+    heat[0, 1, 10, 10] = _logit(0.9)  # cell centre (42, 42)
+    box_logits = torch.randn(1, 4, 20, 20) * 0.5 - 1.0  # distances of a few pixels to ~25
+    kwargs: dict[str, Any] = {"stride": STRIDE, "scales": [1.0], "sizes": [(200, 200)]}
+    dense = decode(heat, distances_from_logits(box_logits, STRIDE), **kwargs)[0]
+    lazy = decode(heat, None, box_logits=box_logits, **kwargs)[0]
+    torch.testing.assert_close(lazy.boxes, dense.boxes)
+    expected = distances_from_logits(box_logits[0, :, 10, 10], STRIDE) / (4 * STRIDE)
+    torch.testing.assert_close(expected, torch.log1p(torch.exp(box_logits[0, :, 10, 10])))
+    left, top, right, bottom = (expected * 4 * STRIDE).tolist()
+    assert lazy.boxes[0].tolist() == pytest.approx(
+        [42 - left, 42 - top, 42 + right, 42 + bottom], abs=1e-4
+    )
+    with pytest.raises(ValueError, match="box distances or box logits"):
+        decode(heat, None, **kwargs)

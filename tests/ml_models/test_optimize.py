@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ml_models.inference import runner
-from ml_models.inference.decode import decode
+from ml_models.inference.decode import decode, distances_from_logits
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms, power_of_two_chunks
 from ml_models.inference.predictor import Analyzer, ModelRegistry
@@ -58,7 +58,7 @@ def test_folded_network_gives_the_same_outputs() -> None:
     inputs = torch.randn(3, 3, 96, 96)
     with torch.inference_mode():
         expected, got = network(inputs), folded(inputs)
-    assert set(got) == set(expected) == {"heatmap", "distances", "peaks", "scene"}
+    assert set(got) == set(expected) == {"heatmap", "box_logits", "peaks", "scene"}
     for key, value in expected.items():
         torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-4)
 
@@ -73,11 +73,16 @@ def test_decode_from_network_peaks_equals_decode_from_logits() -> None:
         "sizes": [(96, 96), (192, 192)],
         "score_threshold": 0.0,
     }
-    from_logits = decode(out["heatmap"], out["distances"], **kwargs)
-    from_peaks = decode(None, out["distances"], peaks=out["peaks"], **kwargs)
-    for a, b in zip(from_logits, from_peaks, strict=True):
+    distances = distances_from_logits(out["box_logits"], 4)
+    from_logits = decode(out["heatmap"], distances, **kwargs)
+    from_peaks = decode(None, distances, peaks=out["peaks"], **kwargs)
+    # what inference runs: distances computed only at the cells decoding reads
+    lazily = decode(None, None, box_logits=out["box_logits"], peaks=out["peaks"], **kwargs)
+    for a, b, c in zip(from_logits, from_peaks, lazily, strict=True):
         assert len(a.scores) > 0
         assert torch.equal(a.boxes, b.boxes) and torch.equal(a.labels, b.labels)
+        torch.testing.assert_close(c.boxes, a.boxes)
+        assert torch.equal(c.labels, a.labels) and torch.equal(c.scores, a.scores)
 
 
 def test_shipped_models_agree_across_precisions() -> None:

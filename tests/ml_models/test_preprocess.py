@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,10 +116,15 @@ def test_letterbox_keeps_aspect_and_maps_back() -> None:
     assert int(boxed.tensor[0, 300, 100]) == 114
 
 
-def test_batch_of_different_sizes() -> None:
-    batch, boxed = batch_images([_marked(300, 100), _marked(100, 500), _marked(1000, 1000)], 160)
+@pytest.mark.parametrize("inference", [False, True])
+def test_batch_of_different_sizes(inference: bool) -> None:
+    images = [_marked(300, 100), _marked(100, 500), _marked(1000, 1000)]
+    with torch.inference_mode(inference):  # the batch is letterboxed by two threads
+        batch, boxed = batch_images(images, 160)
     assert batch.shape == (3, 3, 160, 160)
     assert [b.scale for b in boxed] == [160 / 300, 160 / 500, 160 / 1000]
+    for image, one in zip(images, boxed, strict=True):
+        assert torch.equal(one.tensor, letterbox(image, 160).tensor)
 
 
 @pytest.mark.parametrize("size", [(640, 480), (300, 100), (100, 500), (257, 259), (384, 200)])
@@ -147,3 +154,26 @@ def test_batch_is_channels_last_and_normalised_in_place_safely() -> None:
     assert floats.is_contiguous(memory_format=torch.channels_last)
     assert float(floats[1, 0, 10, 10]) == pytest.approx((128 / 255 - 0.5) / 0.25, abs=1e-5)
     assert float(floats[0, 0, 63, 63]) == pytest.approx((114 / 255 - 0.5) / 0.25, abs=1e-5)
+
+
+def _letterboxed_in_child(size: int, queue: multiprocessing.Queue[Any]) -> None:
+    image = Image.new("RGB", (50, 30), (10, 20, 30))
+    batch, _ = batch_images([image, image.resize((30, 50))], size)
+    queue.put(batch[:, :, :3, :3].tolist())
+
+
+def test_letterbox_threads_start_afresh_in_a_forked_worker() -> None:
+    """A Celery or DataLoader worker is forked from a process that may already have
+    letterboxed a batch; its threads do not survive the fork, so the child makes its own."""
+    batch_images([Image.new("RGB", (20, 20)), Image.new("RGB", (10, 30))], 16)  # threads up
+    context = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[Any] = context.Queue()
+    child = context.Process(target=_letterboxed_in_child, args=(16, queue), daemon=True)
+    child.start()
+    try:
+        pixels = queue.get(timeout=60)  # a child waiting on inherited threads never answers
+        child.join(timeout=60)
+    finally:
+        child.kill()
+    assert child.exitcode == 0
+    assert torch.tensor(pixels)[:, :, 0, 0].tolist() == [[10, 20, 30], [10, 20, 30]]
