@@ -40,7 +40,6 @@ django.setup()
 
 # pylint: disable=wrong-import-position
 from django.conf import settings  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import api_token_create  # noqa: E402
@@ -68,17 +67,17 @@ def _images(count: int) -> list[bytes]:
 
 def model_throughput(images: list[bytes]) -> float:
     """Images/s of the worker's model path (decode + analyze) at its batch size."""
-    from ml_models.inference.preprocess import load_image
+    from ml_models.inference.preprocess import decode_image
 
     detector = ModelVersion.objects.get(kind="detector", is_active=True)
     scene = ModelVersion.objects.get(kind="scene", is_active=True)
     analyzer = analyzer_for(detector=detector, scene=scene)
     batch = analyzer.batch_size
-    analyzer.analyze([load_image(images[0])])  # warm-up
+    analyzer.analyze([decode_image(images[0], fit=analyzer.input_size)])  # warm-up
     started = time.perf_counter()
     for start in range(0, len(images), batch):
-        decoded: list[Image.Image] = [load_image(data) for data in images[start : start + batch]]
-        analyzer.analyze(decoded)
+        chunk = images[start : start + batch]
+        analyzer.analyze([decode_image(data, fit=analyzer.input_size) for data in chunk])
     return len(images) / (time.perf_counter() - started)
 
 

@@ -378,7 +378,7 @@ def images_analyze(
     A file that cannot be read yields an outcome with ``error`` (naming the file); the
     rest of the batch is still analysed.
     """
-    from ml_models.inference.preprocess import ImageLoadError, load_image
+    from ml_models.inference.preprocess import ImageLoadError, decode_image
 
     detector = model_version_active(kind=ModelVersion.Kind.DETECTOR)
     scene = model_version_active(kind=ModelVersion.Kind.SCENE)
@@ -392,7 +392,7 @@ def images_analyze(
         loaded: list[tuple[str, Any]] = []
         for path in chunk:
             try:
-                loaded.append((path, load_image(path)))
+                loaded.append((path, decode_image(path, fit=analyzer.input_size)))
             except ImageLoadError as error:
                 loaded.append((path, str(error)))
         images = [image for _, image in loaded if not isinstance(image, str)]

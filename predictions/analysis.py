@@ -7,13 +7,16 @@ network output into plain labelled results for the pipeline to store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
-from PIL import Image
 
 from ml_models.models import ModelVersion
+
+if TYPE_CHECKING:  # torch stays out of the web process
+    from ml_models.inference.preprocess import ModelInput
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,9 @@ class ImageAnalysis:
 
 class ImageAnalyzer(Protocol):
     batch_size: int
+    input_size: int  # the models' input side: images may be decoded down to it
 
-    def analyze(self, images: list[Image.Image]) -> list[ImageAnalysis]: ...
+    def analyze(self, images: Sequence[ModelInput]) -> list[ImageAnalysis]: ...
 
 
 class _ModelsAnalyzer:
@@ -52,8 +56,9 @@ class _ModelsAnalyzer:
             score_threshold=settings.PREDICTION_STORE_THRESHOLD,
             batch_size=self.batch_size,
         )
+        self.input_size = self._analyzer.input_size
 
-    def analyze(self, images: list[Image.Image]) -> list[ImageAnalysis]:
+    def analyze(self, images: Sequence[ModelInput]) -> list[ImageAnalysis]:
         return [
             ImageAnalysis(
                 objects=[

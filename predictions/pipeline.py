@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image
 
 from ml_models.models import ModelVersion, ObjectClass, SceneClass
 from predictions.analysis import ImageAnalysis, ImageAnalyzer, analyzer_for
@@ -33,6 +33,9 @@ from predictions.models import Prediction, Task
 from predictions.services import PredictionRow, predictions_replace
 from sql_shards.errors import ShardUnavailableError
 from sql_shards.selectors import partitions_for_tasks
+
+if TYPE_CHECKING:  # the web process imports this module and must not import torch
+    from ml_models.inference.preprocess import DecodedImage
 
 logger = logging.getLogger(__name__)
 
@@ -50,28 +53,31 @@ class BatchOutcome:
     waiting: int
 
 
-def _open_image(task: Task) -> Image.Image:
-    from ml_models.inference.preprocess import load_image
+def _open_image(task: Task, fit: int) -> DecodedImage:
+    from ml_models.inference.preprocess import decode_image
 
     with task.image.open("rb") as handle:
-        return load_image(handle.read())
+        return decode_image(handle.read(), fit=fit)
 
 
-def _decoded(tasks: Sequence[Task], chunk: int) -> Iterator[list[tuple[Task, Image.Image | str]]]:
-    """Chunks of (task, image or error text), decoding the next chunk in the background."""
+def _decoded(
+    tasks: Sequence[Task], chunk: int, fit: int
+) -> Iterator[list[tuple[Task, DecodedImage | str]]]:
+    """Chunks of (task, image or error text), decoding the next chunk in the background
+    (a large JPEG straight down to the models' input side ``fit``)."""
 
-    def decode(part: Sequence[Task]) -> list[tuple[Task, Image.Image | str]]:
-        decoded: list[tuple[Task, Image.Image | str]] = []
+    def decode(part: Sequence[Task]) -> list[tuple[Task, DecodedImage | str]]:
+        decoded: list[tuple[Task, DecodedImage | str]] = []
         for task in part:
             try:
-                decoded.append((task, _open_image(task)))
+                decoded.append((task, _open_image(task, fit)))
             except (OSError, ValueError) as error:
                 decoded.append((task, f"The image could not be read: {error}"))
         return decoded
 
     parts = [tasks[start : start + chunk] for start in range(0, len(tasks), chunk)]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending: Future[list[tuple[Task, Image.Image | str]]] | None = (
+        pending: Future[list[tuple[Task, DecodedImage | str]]] | None = (
             pool.submit(decode, parts[0]) if parts else None
         )
         for index in range(len(parts)):
@@ -119,8 +125,8 @@ def batch_process(*, first_task_id: int) -> BatchOutcome:
 
 def _analyse(tasks: Sequence[Task], analyzer: ImageAnalyzer) -> list[_TaskResult]:
     results: list[_TaskResult] = []
-    for part in _decoded(tasks, analyzer.batch_size):
-        readable = [(task, image) for task, image in part if isinstance(image, Image.Image)]
+    for part in _decoded(tasks, analyzer.batch_size, analyzer.input_size):
+        readable = [(task, image) for task, image in part if not isinstance(image, str)]
         results += [
             _TaskResult(task, None, image) for task, image in part if isinstance(image, str)
         ]

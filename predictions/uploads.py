@@ -38,6 +38,8 @@ ACCEPTED_FORMATS = {
     "GIF": "gif",
 }
 THUMBNAIL_SIZE = (320, 320)
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 ZIP_IGNORED_PREFIXES = ("__MACOSX/", ".")
 
 
@@ -106,10 +108,15 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
                 )
             width, height = opened.size
             _check_dimensions(name, width, height)
+            if opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
+                width, height = height, width  # the upright size
+            if image_format == "JPEG":
+                # DCT scaling decodes only the pixels the preview needs (as Pillow's own
+                # thumbnail() does); the whole stream is still read, so damage still shows
+                opened.draft(None, _preview_size(opened.width, opened.height))
             opened.load()  # full decode: truncated or corrupt data fails here
             ImageOps.exif_transpose(opened, in_place=True)  # upright, without a copy
-            image = opened
-            thumbnail = _thumbnail(image)
+            thumbnail = _thumbnail(opened)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UploadError(name, f"refused as a decompression bomb ({error}).") from error
     except UnidentifiedImageError as error:
@@ -121,8 +128,8 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
         data=upload.data,
         content_hash=hashlib.sha256(upload.data).hexdigest(),
         extension=ACCEPTED_FORMATS[image_format],
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         thumbnail=thumbnail,
     )
 
@@ -138,6 +145,12 @@ def _check_dimensions(name: str, width: int, height: int) -> None:
         )
 
 
+def _preview_size(width: int, height: int) -> tuple[int, int]:
+    """The size of the preview of a ``width`` x ``height`` image (never enlarged)."""
+    scale = min(1.0, THUMBNAIL_SIZE[0] / width, THUMBNAIL_SIZE[1] / height)
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
 def _thumbnail(image: Image.Image) -> bytes:
     """A WEBP preview that fits THUMBNAIL_SIZE.
 
@@ -146,9 +159,8 @@ def _thumbnail(image: Image.Image) -> bytes:
     file 7 % larger. The web process does this for every upload.
     """
     preview = image.convert("RGB") if image.mode not in {"RGB", "L"} else image
-    scale = min(THUMBNAIL_SIZE[0] / preview.width, THUMBNAIL_SIZE[1] / preview.height)
-    if scale < 1:
-        size = (max(1, round(preview.width * scale)), max(1, round(preview.height * scale)))
+    size = _preview_size(preview.width, preview.height)
+    if size != preview.size:
         preview = preview.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     buffer = io.BytesIO()
     preview.save(buffer, format="WEBP", quality=80, method=2)

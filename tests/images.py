@@ -29,8 +29,8 @@ def jpeg_bytes(width: int = 64, height: int = 48, *, orientation: int | None = N
     return buffer.getvalue()
 
 
-def truncated_jpeg_bytes() -> bytes:
-    data = jpeg_bytes(320, 240)
+def truncated_jpeg_bytes(width: int = 320, height: int = 240) -> bytes:
+    data = jpeg_bytes(width, height)
     return data[: len(data) // 2]
 
 

@@ -19,13 +19,12 @@ from typing import Any, cast
 
 import timm
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
-from ml_models.inference.preprocess import batch_images
+from ml_models.inference.preprocess import ModelInput, batch_images, full_size
 from ml_models.inference.runner import NMS_IOU, autocast_for, resolve_precision, run_shapenet
 from ml_models.inference.spec import ModelSpec
 
@@ -255,14 +254,20 @@ class Analyzer:
             and self.detector.weights_path.resolve() == self.scene.weights_path.resolve()
         )
 
-    def analyze(self, images: Sequence[Image.Image]) -> list[ImageAnalysis]:
-        """Analyse images (already upright RGB, see ``preprocess.load_image``)."""
+    @property
+    def input_size(self) -> int:
+        """The largest model input side: what ``preprocess.decode_image(fit=...)`` needs."""
+        return max(spec.input_size for spec in (self.detector, self.scene) if spec is not None)
+
+    def analyze(self, images: Sequence[ModelInput]) -> list[ImageAnalysis]:
+        """Analyse images: upright RGB (``preprocess.load_image``) or decoded for the
+        models (``preprocess.decode_image``); boxes in pixels of the full image."""
         results: list[ImageAnalysis] = []
         for start in range(0, len(images), self.batch_size):
             results.extend(self._analyze_batch(list(images[start : start + self.batch_size])))
         return results
 
-    def _analyze_batch(self, images: list[Image.Image]) -> list[ImageAnalysis]:
+    def _analyze_batch(self, images: list[ModelInput]) -> list[ImageAnalysis]:
         detections: list[Detections] | None = None
         scene_probs: torch.Tensor | None = None
         if self.detector is not None:
@@ -288,10 +293,11 @@ class Analyzer:
         }
         results = []
         for i, image in enumerate(images):
+            width, height = full_size(image)
             results.append(
                 ImageAnalysis(
-                    width=image.width,
-                    height=image.height,
+                    width=width,
+                    height=height,
                     scene=_scene(scene_probs[i], self.scene.classes)
                     if scene_probs is not None and self.scene is not None
                     else None,
@@ -304,7 +310,7 @@ class Analyzer:
         return results
 
     @torch.inference_mode()
-    def _scene_probs(self, images: list[Image.Image]) -> torch.Tensor | None:
+    def _scene_probs(self, images: list[ModelInput]) -> torch.Tensor | None:
         if self.scene is None:
             return None
         model = self.registry.get(self.scene)

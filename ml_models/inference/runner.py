@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +11,7 @@ from PIL import Image
 
 from ml_models.inference.decode import Detections, decode
 from ml_models.inference.network import ShapeNet
-from ml_models.inference.preprocess import batch_images, normalise
+from ml_models.inference.preprocess import ModelInput, batch_images, normalise
 
 # Peaks already separate objects; NMS only removes same-class duplicates, and must not
 # remove neighbouring flower petals whose boxes overlap.
@@ -71,7 +71,7 @@ def iter_batches(images: list[Image.Image], batch_size: int) -> Iterator[list[Im
 @torch.inference_mode()
 def run_shapenet(
     network: ShapeNet,
-    images: list[Image.Image],
+    images: Sequence[ModelInput],
     *,
     score_threshold: float = 0.05,
     nms_iou: float = NMS_IOU,

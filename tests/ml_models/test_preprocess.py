@@ -15,6 +15,7 @@ from PIL import Image
 from ml_models.inference.preprocess import (
     ImageLoadError,
     batch_images,
+    decode_image,
     letterbox,
     load_image,
     normalise,
@@ -177,3 +178,40 @@ def test_letterbox_threads_start_afresh_in_a_forked_worker() -> None:
         child.kill()
     assert child.exitcode == 0
     assert torch.tensor(pixels)[:, :, 0, 0].tolist() == [[10, 20, 30], [10, 20, 30]]
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "fit", "reduction", "decoded"),
+    [
+        ((2000, 1200), "JPEG", 384, 4, (500, 300)),  # 1/8 would be 250 < 384
+        ((4000, 3000), "JPEG", 384, 8, (500, 375)),
+        ((700, 500), "JPEG", 384, 1, (700, 500)),  # not twice the input: full size
+        ((2000, 1200), "JPEG", 0, 1, (2000, 1200)),  # no fit asked
+        ((2000, 1200), "PNG", 384, 1, (2000, 1200)),  # only JPEG scales while decoding
+    ],
+)
+def test_large_jpegs_are_decoded_at_a_reduced_scale(
+    size: tuple[int, int], fmt: str, fit: int, reduction: int, decoded: tuple[int, int]
+) -> None:
+    data = _saved(Image.new("RGB", size, (200, 30, 30)), fmt)
+    result = decode_image(data, fit=fit)
+    assert (result.width, result.height, result.reduction) == (*size, reduction)
+    assert result.image.size == decoded and result.image.mode == "RGB"
+    boxed = letterbox(result, 160)  # boxes map back to the full image
+    assert (boxed.width, boxed.height) == size
+    assert boxed.scale == pytest.approx(160 / max(size))
+
+
+def test_a_reduced_rotated_jpeg_reports_its_upright_full_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _saved(Image.new("RGB", (2000, 1200), "white"), "JPEG", exif=exif.tobytes())
+    result = decode_image(data, fit=384)
+    assert (result.width, result.height, result.reduction) == (1200, 2000, 4)
+    assert result.image.size == (300, 500)
+
+
+def test_a_truncated_large_jpeg_is_refused_even_when_decoded_small() -> None:
+    data = _saved(Image.effect_noise((2000, 1200), 60).convert("RGB"), "JPEG")
+    with pytest.raises(ImageLoadError, match="truncated"):
+        decode_image(data[: len(data) // 2], fit=384)

@@ -11,7 +11,7 @@ from PIL import Image
 from torchvision.ops import box_iou
 
 from ml_models.inference.predictor import Analyzer
-from ml_models.inference.preprocess import load_image
+from ml_models.inference.preprocess import decode_image, load_image
 from ml_models.training.synthetic import SceneGenerator
 from tests.ml_models.conftest import WEIGHTS_DIR
 
@@ -69,3 +69,24 @@ def test_boxes_land_on_the_shapes_of_an_exif_rotated_upload(shipped_analyzer: An
     assert image.size == upright.size
     [result] = shipped_analyzer.analyze([image])
     assert _matched(result.objects, sample.boxes, sample.labels) >= 0.8 * len(sample.boxes)
+
+
+def test_a_large_rotated_photo_is_decoded_small_and_boxes_come_back_full_size(
+    shipped_analyzer: Analyzer,
+) -> None:
+    sample = SceneGenerator(seed=SEED).sample(6)
+    zoom = 5  # a camera-sized photo: decoded at 1/4 or 1/8 scale by the JPEG decoder
+    upright = sample.image.resize((sample.image.width * zoom, sample.image.height * zoom))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(
+        buffer, format="JPEG", quality=90, exif=exif.tobytes()
+    )
+    decoded = decode_image(buffer.getvalue(), fit=shipped_analyzer.input_size)
+    assert decoded.reduction >= 4
+    assert (decoded.width, decoded.height) == upright.size
+    [result] = shipped_analyzer.analyze([decoded])
+    assert (result.width, result.height) == upright.size
+    boxes = [[v * zoom for v in box] for box in sample.boxes]
+    assert _matched(result.objects, boxes, sample.labels) >= 0.8 * len(sample.boxes)

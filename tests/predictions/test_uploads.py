@@ -40,16 +40,30 @@ def test_a_valid_png_is_accepted_with_its_size_and_hash() -> None:
     assert image.thumbnail.startswith(b"RIFF")
 
 
-def test_exif_orientation_swaps_the_recorded_size() -> None:
-    image = image_validate(upload=UploadedFile("rotated.jpg", jpeg_bytes(64, 48, orientation=6)))
+@pytest.mark.parametrize(
+    ("stored", "upright", "preview"),
+    [((64, 48), (48, 64), (48, 64)), ((3000, 2000), (2000, 3000), (213, 320))],
+)
+def test_exif_orientation_swaps_the_recorded_size(
+    stored: tuple[int, int], upright: tuple[int, int], preview: tuple[int, int]
+) -> None:
+    data = jpeg_bytes(*stored, orientation=6)
+    image = image_validate(upload=UploadedFile("rotated.jpg", data))
 
-    assert (image.width, image.height) == (48, 64)
-    with Image.open(io.BytesIO(image.thumbnail)) as preview:
-        assert preview.size == (48, 64)  # the preview is upright too
+    assert (image.width, image.height) == upright  # the full size, also when decoded small
+    with Image.open(io.BytesIO(image.thumbnail)) as thumbnail:
+        assert thumbnail.size == preview  # the preview is upright too
 
 
 @pytest.mark.parametrize(
-    ("size", "preview"), [((1000, 500), (320, 160)), ((300, 900), (107, 320)), ((64, 48), (64, 48))]
+    ("size", "preview"),
+    [
+        ((1000, 500), (320, 160)),
+        ((300, 900), (107, 320)),
+        ((64, 48), (64, 48)),
+        ((4000, 3000), (320, 240)),  # a camera photo: decoded at 1/8 scale for its preview
+        ((2001, 1001), (320, 160)),  # DCT scaling rounds up; the preview is resized after
+    ],
 )
 def test_thumbnail_fits_the_box_and_keeps_the_aspect(
     size: tuple[int, int], preview: tuple[int, int]
@@ -68,8 +82,9 @@ def test_text_renamed_to_jpg_is_rejected() -> None:
     assert "not an image" in _error("notes.jpg", b"just some text, not a picture\n" * 10)
 
 
-def test_truncated_jpeg_is_rejected() -> None:
-    assert "damaged or truncated" in _error("half.jpg", truncated_jpeg_bytes())
+@pytest.mark.parametrize("size", [(320, 240), (4000, 3000)])  # full or DCT-scaled decode
+def test_truncated_jpeg_is_rejected(size: tuple[int, int]) -> None:
+    assert "damaged or truncated" in _error("half.jpg", truncated_jpeg_bytes(*size))
 
 
 def test_decompression_bomb_is_refused() -> None:
