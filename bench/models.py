@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import json
 import os
 import platform
@@ -43,7 +44,7 @@ from ml_models.inference.predictor import (
     configure_threads,
     select_device,
 )
-from ml_models.inference.preprocess import batch_images, normalise
+from ml_models.inference.preprocess import batch_images, decode_image, load_image, normalise
 from ml_models.inference.runner import PRECISIONS, autocast_for
 from ml_models.inference.spec import ModelSpec
 from ml_models.training.synthetic import SceneGenerator
@@ -151,6 +152,24 @@ def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     return (totals[0] / calls, totals[1] / calls, totals[2] / calls)
 
 
+def _photo_line(analyzer: Analyzer, pool: list[Image.Image], seconds: float) -> str:
+    """ms per image of a 4000x3000 JPEG (camera-sized), from its bytes to SPEC.md's fields,
+    decoded at full size and decoded straight down to the input side (what the worker and
+    ``analyze`` do)."""
+    buffer = io.BytesIO()
+    pool[0].resize((4000, 3000)).save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+    analyzer.batch_size = 1
+    full = _timed(lambda: analyzer.analyze([load_image(data)]), 2, seconds / 2)
+    fit = analyzer.input_size
+    reduced = _timed(lambda: analyzer.analyze([decode_image(data, fit=fit)]), 2, seconds / 2)
+    scale = decode_image(data, fit=fit).reduction
+    return (
+        f"# 4000x3000 JPEG, bytes to JSON, one at a time: {1000 * full:.1f} ms decoded at full "
+        f"size, {1000 * reduced:.1f} ms decoded at 1/{scale} scale ({full / reduced:.1f}x)"
+    )
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -243,6 +262,7 @@ def main() -> None:
             f" {' + '.join(f'{ms:.2f}' for ms in per_image):>43}"
         )
     print(f"# best: batch {best[0]} at {best[1]:.1f} img/s (full system)")
+    print(_photo_line(analyzer, pool, args.seconds))
 
 
 if __name__ == "__main__":

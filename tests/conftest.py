@@ -140,6 +140,13 @@ def _database_url(alias: str) -> str:
     return f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
 
 
+def _pinged(app: Any) -> bool:
+    """Some worker answered a ping. Each try opens its own broker connection: earlier tests
+    stop and restart Redis, and a pooled connection from before may no longer hear replies."""
+    with app.connection_for_write() as broker:
+        return bool(app.control.ping(timeout=1.0, connection=broker))
+
+
 class WorkerProcess:
     """A real Celery worker process (with its beat for the sweep) on the test databases."""
 
@@ -192,15 +199,17 @@ class WorkerProcess:
                 start_new_session=True,
             )
         deadline = time.monotonic() + 90
-        while not app.control.ping(timeout=1.0):
+        while not _pinged(app):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()  # a worker left running would take later tests' tasks
                 raise RuntimeError(f"Celery worker did not start:\n{self.log.read_text()}")
         return self.process
 
     def kill(self) -> None:
         """SIGKILL: the worker gets no chance to clean up or acknowledge anything."""
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
 
