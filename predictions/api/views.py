@@ -183,7 +183,13 @@ class TaskViewSet(
             self.get_object().image, download_name=self.get_object().original_name
         )
 
-    @extend_schema(responses={(200, "image/webp"): OpenApiResponse(description="A small preview.")})
+    @extend_schema(
+        responses={
+            (200, "image/jpeg"): OpenApiResponse(
+                description="A preview within 320x320 (older uploads: WEBP)."
+            )
+        }
+    )
     @action(detail=True, methods=["get"])
     def thumbnail(self, request: Request, pk: str | None = None) -> FileResponse:
         del pk  # get_object() reads it from the URL

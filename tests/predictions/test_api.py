@@ -150,7 +150,7 @@ def test_another_users_task_is_a_404_everywhere(client: APIClient, owner: User) 
     assert Task.objects.get(pk=task_id).owner == owner
 
     assert client.get(f"/api/v1/tasks/{task_id}/image/").status_code == 200
-    assert client.get(f"/api/v1/tasks/{task_id}/thumbnail/")["Content-Type"] == "image/webp"
+    assert client.get(f"/api/v1/tasks/{task_id}/thumbnail/")["Content-Type"] == "image/jpeg"
 
 
 def test_done_task_returns_spec_fields(client: APIClient, owner: User) -> None:
