@@ -108,14 +108,19 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
                 )
             width, height = opened.size
             _check_dimensions(name, width, height)
-            if opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
-                width, height = height, width  # the upright size
-            if image_format == "JPEG":
-                # DCT scaling decodes only the pixels the preview needs (as Pillow's own
-                # thumbnail() does); the whole stream is still read, so damage still shows
-                opened.draft(None, _preview_size(opened.width, opened.height))
+            # DCT scaling decodes a JPEG only at the size the preview needs (as Pillow's
+            # own thumbnail() does); the whole stream is still read, so damage still shows
+            reduced = image_format == "JPEG" and bool(
+                opened.draft(None, _preview_size(width, height))
+            )
+            # a JPEG's EXIF precedes its pixels: the orientation is known before load
+            turned = opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS
             opened.load()  # full decode: truncated or corrupt data fails here
             ImageOps.exif_transpose(opened, in_place=True)  # upright, without a copy
+            if not reduced:
+                width, height = opened.size
+            elif turned:
+                width, height = height, width
             thumbnail = _thumbnail(opened)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UploadError(name, f"refused as a decompression bomb ({error}).") from error

@@ -113,11 +113,15 @@ def decode_image(source: str | os.PathLike[str] | bytes, *, fit: int = 0) -> Dec
                         f"{name}: image too large ({width}x{height}; at most {MAX_PIXELS} pixels)"
                     )
                 reduction = _draft(opened, fit) if fit else 1
-                if opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS:
-                    width, height = height, width
+                # a JPEG's EXIF precedes its pixels: the orientation is known before load
+                turned = opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS
                 opened.load()
                 image = ImageOps.exif_transpose(opened) or opened
                 image = to_rgb(image)
+                if reduction == 1:
+                    width, height = image.size
+                elif turned:
+                    width, height = height, width
     except ImageLoadError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:

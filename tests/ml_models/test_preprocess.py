@@ -215,3 +215,12 @@ def test_a_truncated_large_jpeg_is_refused_even_when_decoded_small() -> None:
     data = _saved(Image.effect_noise((2000, 1200), 60).convert("RGB"), "JPEG")
     with pytest.raises(ImageLoadError, match="truncated"):
         decode_image(data[: len(data) // 2], fit=384)
+
+
+def test_a_rotated_png_reports_the_size_of_its_upright_pixels() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _saved(Image.new("RGB", (900, 800), "white"), "PNG", exif=exif.tobytes())
+    result = decode_image(data, fit=384)  # only JPEG decodes reduced
+    assert result.reduction == 1
+    assert (result.width, result.height) == result.image.size == (800, 900)
