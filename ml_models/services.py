@@ -378,7 +378,8 @@ def images_analyze(
     A file that cannot be read yields an outcome with ``error`` (naming the file); the
     rest of the batch is still analysed.
     """
-    from ml_models.inference.preprocess import ImageLoadError, decode_image
+    from ml_models.inference.prefetch import prefetched
+    from ml_models.inference.preprocess import DecodedImage, ImageLoadError, decode_image
 
     detector = model_version_active(kind=ModelVersion.Kind.DETECTOR)
     scene = model_version_active(kind=ModelVersion.Kind.SCENE)
@@ -387,14 +388,19 @@ def images_analyze(
     analyzer = analyzer_for_versions(
         detector=detector, scene=scene, score_threshold=score_threshold, batch_size=batch_size
     )
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        loaded: list[tuple[str, Any]] = []
+
+    def load(chunk: Sequence[str]) -> list[tuple[str, DecodedImage | str]]:
+        loaded: list[tuple[str, DecodedImage | str]] = []
         for path in chunk:
             try:
                 loaded.append((path, decode_image(path, fit=analyzer.input_size)))
             except ImageLoadError as error:
                 loaded.append((path, str(error)))
+        return loaded
+
+    chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
+    # the next chunk's files are read and decoded while the models run on this one
+    for loaded in prefetched(chunks, load):
         images = [image for _, image in loaded if not isinstance(image, str)]
         results = analyzer.analyze(images) if images else []
         position = 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,6 +64,7 @@ def _decoded(
 ) -> Iterator[list[tuple[Task, DecodedImage | str]]]:
     """Chunks of (task, image or error text), decoding the next chunk in the background
     (a large JPEG straight down to the models' input side ``fit``)."""
+    from ml_models.inference.prefetch import prefetched
 
     def decode(part: Sequence[Task]) -> list[tuple[Task, DecodedImage | str]]:
         decoded: list[tuple[Task, DecodedImage | str]] = []
@@ -76,16 +76,7 @@ def _decoded(
         return decoded
 
     parts = [tasks[start : start + chunk] for start in range(0, len(tasks), chunk)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending: Future[list[tuple[Task, DecodedImage | str]]] | None = (
-            pool.submit(decode, parts[0]) if parts else None
-        )
-        for index in range(len(parts)):
-            if pending is None:  # pragma: no cover - one future per part
-                break
-            current = pending.result()
-            pending = pool.submit(decode, parts[index + 1]) if index + 1 < len(parts) else None
-            yield current
+    yield from prefetched(parts, decode)
 
 
 def _active_versions() -> tuple[ModelVersion, ModelVersion]:
