@@ -379,7 +379,8 @@ def images_analyze(
     rest of the batch is still analysed.
     """
     from ml_models.inference.prefetch import prefetched
-    from ml_models.inference.preprocess import DecodedImage, ImageLoadError, decode_image
+    from ml_models.inference.preprocess import ImageLoadError, decode_image
+    from ml_models.inference.upright import DecodedImage
 
     detector = model_version_active(kind=ModelVersion.Kind.DETECTOR)
     scene = model_version_active(kind=ModelVersion.Kind.SCENE)

@@ -19,12 +19,12 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ml_models.inference.upright import DecodedImage
 from ml_models.models import ModelVersion, ObjectClass, SceneClass
 from predictions.analysis import ImageAnalysis, ImageAnalyzer, analyzer_for
 from predictions.delivery import Claim, tasks_claim, tasks_enqueue, tasks_release
@@ -32,9 +32,6 @@ from predictions.models import Prediction, Task
 from predictions.services import PredictionRow, predictions_replace
 from sql_shards.errors import ShardUnavailableError
 from sql_shards.selectors import partitions_for_tasks
-
-if TYPE_CHECKING:  # the web process imports this module and must not import torch
-    from ml_models.inference.preprocess import DecodedImage
 
 logger = logging.getLogger(__name__)
 

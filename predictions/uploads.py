@@ -21,9 +21,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
+from ml_models.inference.upright import decode_upright
 from predictions.delivery import tasks_enqueue
 from predictions.models import Task
 
@@ -38,8 +39,6 @@ ACCEPTED_FORMATS = {
     "GIF": "gif",
 }
 THUMBNAIL_SIZE = (320, 320)
-EXIF_ORIENTATION = 0x0112
-TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 ZIP_IGNORED_PREFIXES = ("__MACOSX/", ".")
 
 
@@ -108,20 +107,10 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
                 )
             width, height = opened.size
             _check_dimensions(name, width, height)
-            # DCT scaling decodes a JPEG only at the size the preview needs (as Pillow's
-            # own thumbnail() does); the whole stream is still read, so damage still shows
-            reduced = image_format == "JPEG" and bool(
-                opened.draft(None, _preview_size(width, height))
-            )
-            # a JPEG's EXIF precedes its pixels: the orientation is known before load
-            turned = opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS
-            opened.load()  # full decode: truncated or corrupt data fails here
-            ImageOps.exif_transpose(opened, in_place=True)  # upright, without a copy
-            if not reduced:
-                width, height = opened.size
-            elif turned:
-                width, height = height, width
-            thumbnail = _thumbnail(opened)
+            # a whole decode, so truncated or corrupt data fails here; a JPEG only at the
+            # size the preview needs (DCT scaling, as Pillow's own thumbnail() does)
+            decoded = decode_upright(opened, at_least=_preview_size(width, height))
+            thumbnail = _thumbnail(decoded.image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UploadError(name, f"refused as a decompression bomb ({error}).") from error
     except UnidentifiedImageError as error:
@@ -133,8 +122,8 @@ def image_validate(*, upload: UploadedFile) -> ValidatedImage:
         data=upload.data,
         content_hash=hashlib.sha256(upload.data).hexdigest(),
         extension=ACCEPTED_FORMATS[image_format],
-        width=width,
-        height=height,
+        width=decoded.width,
+        height=decoded.height,
         thumbnail=thumbnail,
     )
 

@@ -14,13 +14,15 @@ import os
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from ml_models.inference.upright import DecodedImage, decode_upright
 
 # Normalisation of pixel values, shared by training and inference.
 PIXEL_MEAN = 0.5
@@ -65,23 +67,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-@dataclass(frozen=True)
-class DecodedImage:
-    """An upload decoded for the models: ``image`` is upright RGB at 1/``reduction`` of
-    its full size, ``width`` x ``height`` the full upright size, in whose pixels boxes
-    are reported. See ``decode_image``."""
-
-    image: Image.Image
-    width: int
-    height: int
-    reduction: int = 1
-
-
 # What the models take: a PIL image as it is, or one decoded at a reduced scale.
 ModelInput = Image.Image | DecodedImage
-
-EXIF_ORIENTATION = 0x0112
-TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 def load_image(source: str | os.PathLike[str] | bytes) -> Image.Image:
@@ -112,16 +99,8 @@ def decode_image(source: str | os.PathLike[str] | bytes, *, fit: int = 0) -> Dec
                     raise ImageLoadError(
                         f"{name}: image too large ({width}x{height}; at most {MAX_PIXELS} pixels)"
                     )
-                reduction = _draft(opened, fit) if fit else 1
-                # a JPEG's EXIF precedes its pixels: the orientation is known before load
-                turned = opened.getexif().get(EXIF_ORIENTATION) in TRANSPOSING_ORIENTATIONS
-                opened.load()
-                image = ImageOps.exif_transpose(opened) or opened
-                image = to_rgb(image)
-                if reduction == 1:
-                    width, height = image.size
-                elif turned:
-                    width, height = height, width
+                decoded = decode_upright(opened, at_least=_fit_request(width, height, fit))
+                image = to_rgb(decoded.image)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -134,21 +113,15 @@ def decode_image(source: str | os.PathLike[str] | bytes, *, fit: int = 0) -> Dec
         raise ImageLoadError(f"{name}: unreadable or truncated image ({exc})") from exc
     if image.width == 0 or image.height == 0:
         raise ImageLoadError(f"{name}: image has zero size")
-    return DecodedImage(image=image, width=width, height=height, reduction=reduction)
+    return replace(decoded, image=image)
 
 
-def _draft(opened: Image.Image, fit: int) -> int:
-    """Ask the JPEG decoder for the smallest DCT scale whose long side is still at least
-    ``fit``; the reduction it chose (1, 2, 4 or 8), exact in both directions."""
-    width, height = opened.size
+def _fit_request(width: int, height: int, fit: int) -> tuple[int, int] | None:
+    """The smallest decoded size whose long side is still ``fit`` (None: decode in full)."""
     long_side = max(width, height)
-    if opened.format != "JPEG" or long_side < 2 * fit:
-        return 1
-    request = (math.ceil(fit * width / long_side), math.ceil(fit * height / long_side))
-    drafted = opened.draft(None, request)
-    if drafted is None:
-        return 1
-    return max(1, round(width / drafted[1][2]))
+    if not fit or long_side < 2 * fit:
+        return None
+    return (math.ceil(fit * width / long_side), math.ceil(fit * height / long_side))
 
 
 def full_size(item: ModelInput) -> tuple[int, int]:
