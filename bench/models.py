@@ -37,13 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # pylint: disable=wrong-import-position
 
 from ml_models.inference.decode import decode
+from ml_models.inference.host import configure_host
 from ml_models.inference.network import ShapeNet
-from ml_models.inference.predictor import (
-    Analyzer,
-    ModelRegistry,
-    configure_threads,
-    select_device,
-)
+from ml_models.inference.predictor import Analyzer, ModelRegistry, select_device
 from ml_models.inference.preprocess import batch_images, decode_image, load_image, normalise
 from ml_models.inference.runner import PRECISIONS, autocast_for
 from ml_models.inference.spec import ModelSpec
@@ -179,6 +175,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     parser.add_argument(
+        "--heap-pad-mb",
+        type=int,
+        default=512,
+        help="freed memory glibc keeps mapped (INFERENCE_HEAP_PAD_MB; 0: glibc's default)",
+    )
+    parser.add_argument(
         "--seconds", type=float, default=6.0, help="minimum time per measurement (all rounds)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
@@ -198,7 +200,7 @@ def main() -> None:
     args = _arguments()
     if args.card is None:
         sys.exit("no card: pass --card path/to/weights.json")
-    threads = configure_threads(args.threads)
+    threads = configure_host(threads=args.threads, heap_pad_mb=args.heap_pad_mb)
     torch.set_flush_denormal(True)
     device = select_device(args.device)
     detector, scene = _specs(args.card)
@@ -217,7 +219,7 @@ def main() -> None:
     mode = "torch.compile" if args.compile else "eager, BatchNorms folded"
     print(
         f"# {args.card.name}  device={device}  threads={threads}  dtype={precision}  "
-        f"input={size}  {mode}"
+        f"input={size}  {mode}  heap pad={args.heap_pad_mb} MB"
     )
     print(
         f"# cpu: {platform.processor() or platform.machine()}  cores={os.cpu_count()}  "

@@ -206,9 +206,10 @@ def analyzer_for_versions(
     batch_size: int = 8,
 ) -> Analyzer:
     """An analyzer over two versions, using the process-wide loaded-model registry."""
-    from ml_models.inference.predictor import Analyzer, configure_threads, default_registry
+    from ml_models.inference.host import configure_host
+    from ml_models.inference.predictor import Analyzer, default_registry
 
-    configure_threads(int(getattr(settings, "TORCH_THREADS", 0)))
+    configure_host(threads=settings.TORCH_THREADS, heap_pad_mb=settings.INFERENCE_HEAP_PAD_MB)
     return Analyzer(
         detector=model_version_spec(version=detector) if detector else None,
         scene=model_version_spec(version=scene) if scene else None,

@@ -10,7 +10,6 @@ weights file, one forward pass serves both.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,17 +35,6 @@ def select_device(preferred: str | None = None) -> torch.device:
     if preferred:
         return torch.device(preferred)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def configure_threads(threads: int = 0) -> int:
-    """Set torch's intra-op threads; 0 means one per core available to this process."""
-    if threads <= 0:
-        try:
-            threads = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            threads = os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    return threads
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
