@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
 from ml_models.inference.decode import distances_from_logits
+from ml_models.inference.host import keep_heap_mapped
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.preprocess import normalise
 from ml_models.inference.runner import resolve_precision, run_shapenet
@@ -59,6 +60,7 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes
     seed: int = 0
     workers: int = 1
     threads: int = 2
+    heap_pad_mb: int = 512  # see ml_models.inference.host (8 % faster steps, +10 % memory)
     val_every: int = 500
     val_size: int = 200
     checkpoint_every: int = 100
@@ -418,6 +420,7 @@ def train(
     torch.set_flush_denormal(True)  # denormal floats make CPU kernels crawl
     if config.threads:
         torch.set_num_threads(config.threads)
+    keep_heap_mapped(config.heap_pad_mb * 1024 * 1024)
     run = _Run(config, log)
     if resume:
         run.resume()
