@@ -220,8 +220,9 @@ TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: one thread per core of this pr
 INFERENCE_HEAP_PAD_MB = env_int("INFERENCE_HEAP_PAD_MB", 512)
 # auto: bf16 on CUDA and on CPUs that compute bf16 natively (AMX, AVX512-BF16), else fp32
 INFERENCE_PRECISION = env_choice("INFERENCE_PRECISION", "auto", ("auto", "fp32", "bf16", "fp16"))
-# torch.compile the models: about 2x the throughput on CPU, but each batch shape compiles
-# on first use (seconds with a warm inductor cache, about a minute cold), so it is opt-in.
+# torch.compile the models: each batch shape compiles on first use (seconds with a warm
+# inductor cache, about a minute cold), and on the 2-core machine it is no faster than
+# eager mode with the padded heap (README, "Speed"), so it is opt-in.
 INFERENCE_COMPILE = env_bool("INFERENCE_COMPILE", default=False)
 # Detections at or above this score are stored (the detail page's slider starts here);
 # at or above the second they count as present (object counts, gallery filters).
