@@ -201,7 +201,7 @@ def _stripes(
     """Straight stripes at any angle: two shades of ``base``, or ``base`` and an unrelated
     colour (bold stripes whose edges are as strong as a shape's; v2 saw only the first
     kind and missed 23 % of the shapes on the independent renderer's bold stripes,
-    against 2-5 % elsewhere)."""
+    against under 5 % on every other background)."""
     if rng.random() < 0.5:
         other = np.clip(base + rng.integers(-60, 61, size=3), 0, 255)
     else:

@@ -47,7 +47,7 @@ class Command(BaseCommand):
             "--init-from",
             type=Path,
             default=None,
-            help="fine-tune from these weights (e.g. ml_models/weights/shapenet-v2.safetensors)",
+            help="fine-tune from these weights (e.g. ml_models/weights/shapenet-v3.safetensors)",
         )
         parser.add_argument(
             "--box-per-class", action="store_true", help="one box regression per object class"
