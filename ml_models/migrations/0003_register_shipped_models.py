@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.db import migrations
 
+from ml_models.migrations._shipped import card_versions
+
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CARD_FORMAT = "vision_site.shapenet/1"
 
@@ -19,24 +21,8 @@ CARD_FORMAT = "vision_site.shapenet/1"
 def _shipped_versions():
     for card_path in sorted(WEIGHTS_DIR.glob("*.json")):
         card = json.loads(card_path.read_text(encoding="utf-8"))
-        if card.get("format") != CARD_FORMAT:
-            continue
-        network = card["network"]
-        for kind, classes in (
-            ("detector", network["object_classes"]),
-            ("scene", network["scene_classes"]),
-        ):
-            if classes:
-                yield {
-                    "kind": kind,
-                    "name": f"{card_path.stem}-{kind}",
-                    "architecture": network["backbone"],
-                    "weights_path": card["weights_file"],
-                    "classes": list(classes),
-                    "input_size": int(network["input_size"]),
-                    "card": card,
-                    "metrics": card.get("metrics", {}),
-                }
+        if card.get("format") == CARD_FORMAT:
+            yield from card_versions(card_path.stem, card)
 
 
 def register(apps, schema_editor):

@@ -10,20 +10,10 @@ user's own choice of model is left alone. Reversing hands the kinds back to v1.
 
 from django.db import migrations
 
-from ml_models.migrations._shipped import make_default, restore_default
-
-OLD, NEW = "shapenet-v1", "shapenet-v2"
-
-
-def forward(apps, schema_editor):
-    make_default(apps, OLD, NEW)
-
-
-def backward(apps, schema_editor):
-    restore_default(apps, OLD, NEW)
+from ml_models.migrations._shipped import default_hand_over
 
 
 class Migration(migrations.Migration):
     dependencies = [("ml_models", "0003_register_shipped_models")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [default_hand_over("shapenet-v1", "shapenet-v2")]

@@ -8,20 +8,10 @@ active version of a kind is still the shipped v2, and reversing hands the kinds 
 
 from django.db import migrations
 
-from ml_models.migrations._shipped import make_default, restore_default
-
-OLD, NEW = "shapenet-v2", "shapenet-v3"
-
-
-def forward(apps, schema_editor):
-    make_default(apps, OLD, NEW)
-
-
-def backward(apps, schema_editor):
-    restore_default(apps, OLD, NEW)
+from ml_models.migrations._shipped import default_hand_over
 
 
 class Migration(migrations.Migration):
     dependencies = [("ml_models", "0004_shapenet_v2_default")]
 
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [default_hand_over("shapenet-v2", "shapenet-v3")]
