@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from PIL import Image
 
 from ml_models.inference.decode import Detections, decode
 from ml_models.inference.network import ShapeNet
@@ -60,12 +59,6 @@ def autocast_for(
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
-
-
-def iter_batches(images: list[Image.Image], batch_size: int) -> Iterator[list[Image.Image]]:
-    """Consecutive chunks of at most ``batch_size`` images."""
-    for start in range(0, len(images), batch_size):
-        yield images[start : start + batch_size]
 
 
 @torch.inference_mode()
