@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Runs the shipped network's architecture (random weights) as the worker does (folded,
 # channels_last, the worker's precision) over a batch of eight 384x384 images, three
 # passes to warm up and five measured. Prints how many pages the kernel had to hand out
-# (zeroed) during the measured passes, and how much free memory glibc then still keeps
-# mapped on top of its heap (mallinfo2's keepcost).
+# (zeroed) during the measured passes, and how much freed memory glibc then still holds
+# in its heap (mallinfo2's fordblks: all free chunks, the top one included).
 _FAULTS = textwrap.dedent(
     """
     import ctypes, resource, sys
@@ -48,7 +48,7 @@ _FAULTS = textwrap.dedent(
         for _ in range(5):
             network(images)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    print(faults, libc.mallinfo2().keepcost)
+    print(faults, libc.mallinfo2().fordblks)
     """
 )
 
@@ -58,7 +58,7 @@ MB = 1024 * 1024
 
 
 def _heap_after_passes(heap_pad_mb: int) -> tuple[int, int]:
-    """Page faults of the measured passes and the free bytes glibc keeps on top."""
+    """Page faults of the measured passes and the free bytes glibc holds in its heap."""
     done = subprocess.run(
         [sys.executable, "-c", _FAULTS, str(heap_pad_mb)],
         cwd=ROOT,
@@ -74,8 +74,9 @@ def _heap_after_passes(heap_pad_mb: int) -> tuple[int, int]:
 @pytest.mark.skipif(_glibc() is None, reason="needs glibc")
 def test_padded_heap_keeps_freed_feature_maps_for_the_next_pass() -> None:
     faults, kept = _heap_after_passes(512)
-    # the freed maps stay mapped on top of the heap, so later passes reuse their pages
-    assert kept >= 400 * MB
+    # the freed maps stay mapped in the heap, at least the pad, so later passes reuse
+    # their pages (576 MB measured; the top chunk alone varied from 389 to 488 MB)
+    assert kept >= 512 * MB
     assert faults < STEM_MAP_PAGES
 
 
@@ -84,8 +85,9 @@ def test_without_padding_glibc_returns_freed_memory() -> None:
     # glibc's default trims the top of its heap (or unmaps large blocks) as they are
     # freed: how many pages that costs again depends on the order of the frees, from
     # 1,700 to 100,000 over these passes (measured), so only what it keeps is checked
+    # (49-77 MB measured), against the pad's 512 MB
     _, kept = _heap_after_passes(0)
-    assert kept < 100 * MB
+    assert kept < 512 * MB // 4
 
 
 @pytest.mark.skipif(_glibc() is None, reason="needs glibc")
