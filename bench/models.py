@@ -4,12 +4,12 @@
 
 For batch sizes 1, 8 and 32 of 640x480 images it prints images/s of the full system
 (letterbox preprocessing, one shared-backbone forward pass for both heads, decoding,
-NMS and SPEC.md JSON fields, exactly what ``manage.py analyze`` runs), of the bare
-backbone forward pass at the same batch size and dtype, and of the bare network forward
-(backbone + neck + both heads, no pre- or post-processing), with the full system's
-ratio to each. It runs in the precision the worker would use (``--precision auto``:
-bf16 on CUDA and on CPUs with native bf16, else fp32); on CUDA it also tries larger
-batches and reports the best.
+NMS and SPEC.md JSON fields, exactly what ``manage.py analyze`` runs, over a stream of
+four batches), of the bare backbone forward pass at the same batch size and dtype, and
+of the bare network forward (backbone + neck + both heads, no pre- or post-processing),
+with the full system's ratio to each. It runs in the precision the worker would use
+(``--precision auto``: bf16 on CUDA and on CPUs with native bf16, else fp32); on CUDA
+it also tries larger batches and reports the best.
 
 The three are measured in interleaved rounds and each figure is the median over the
 rounds, so that a shared machine's drifting speed does not skew one ratio.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import json
 import os
 import platform
 import statistics
@@ -42,36 +41,13 @@ from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import Analyzer, ModelRegistry, select_device
 from ml_models.inference.preprocess import batch_images, decode_image, load_image, normalise
 from ml_models.inference.runner import PRECISIONS, autocast_for
-from ml_models.inference.spec import ModelSpec
+from ml_models.inference.spec import card_specs
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"
-
-
-def _specs(card_path: Path) -> tuple[ModelSpec, ModelSpec]:
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    net = card["network"]
-    weights = card_path.parent / card["weights_file"]
-    common = {
-        "architecture": net["backbone"],
-        "weights_path": weights,
-        "input_size": int(net["input_size"]),
-    }
-    detector = ModelSpec(
-        name=f"{card_path.stem}-detector",
-        kind="detector",
-        classes=tuple(net["object_classes"]),
-        card=card,
-        **common,
-    )
-    scene = ModelSpec(
-        name=f"{card_path.stem}-scene",
-        kind="scene",
-        classes=tuple(net["scene_classes"]),
-        card=card,
-        **common,
-    )
-    return detector, scene
+# The full system analyses a stream of this many batches per call, as the worker and
+# ``manage.py analyze`` do: on a GPU it letterboxes the next batch while one runs.
+STREAM_BATCHES = 4
 
 
 def _timed(fn: object, repeats: int, min_seconds: float) -> float:
@@ -121,8 +97,8 @@ def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     calls, started = -1, time.perf_counter()  # the first round is a warm-up
     while calls < 3 or time.perf_counter() - started < min_seconds:
         t0 = time.perf_counter()
-        batch, boxed = batch_images(images, network.config.input_size)
-        inputs = normalise(batch.to(device))
+        batch, boxed = batch_images(images, network.config.input_size, device)
+        inputs = normalise(batch)
         t1 = time.perf_counter()
         with autocast_for(device, precision):
             out = forward(inputs)
@@ -203,7 +179,7 @@ def main() -> None:
     threads = configure_host(threads=args.threads, heap_pad_mb=args.heap_pad_mb)
     torch.set_flush_denormal(True)
     device = select_device(args.device)
-    detector, scene = _specs(args.card)
+    detector, scene = card_specs(args.card)
     registry = ModelRegistry(device, precision=args.precision, compile_networks=args.compile)
     precision = registry.precision
     analyzer = Analyzer(detector=detector, scene=scene, registry=registry)
@@ -237,13 +213,14 @@ def main() -> None:
     best = (0, 0.0)
     for batch in batches:
         images = [pool[i % len(pool)] for i in range(batch)]
+        stream = [pool[i % len(pool)] for i in range(STREAM_BATCHES * batch)]
         analyzer.batch_size = batch
         tensor = torch.randn(batch, 3, size, size, device=device).contiguous(
             memory_format=torch.channels_last
         )
         rounds = _interleaved(
             [
-                functools.partial(analyzer.analyze, images),
+                functools.partial(analyzer.analyze, stream),
                 _bare(backbone, tensor, precision),
                 _bare(forward, tensor, precision),
             ],
@@ -251,10 +228,11 @@ def main() -> None:
             seconds=args.seconds,
         )
         full_ips, bare_ips, network_ips = (
-            batch / statistics.median(r[i] for r in rounds) for i in range(3)
+            len(inputs) / statistics.median(r[i] for r in rounds)
+            for i, inputs in enumerate((stream, images, images))
         )
-        to_backbone = statistics.median(r[1] / r[0] for r in rounds)
-        to_network = statistics.median(r[2] / r[0] for r in rounds)
+        to_backbone = statistics.median(STREAM_BATCHES * r[1] / r[0] for r in rounds)
+        to_network = statistics.median(STREAM_BATCHES * r[2] / r[0] for r in rounds)
         phases = _phases(network, forward, images, device, precision, args.seconds)
         best = max(best, (batch, full_ips), key=lambda b: b[1])
         per_image = [1000 * t / batch for t in phases]

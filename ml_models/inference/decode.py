@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import batched_nms
+from torchvision.ops import nms
 
 
 @dataclass(frozen=True)
 class Detections:
-    """Detections of one image, boxes in pixels of the original image, score-descending."""
+    """Detections of one image, boxes in pixels of the original image, score-descending,
+    on the CPU."""
 
     boxes: torch.Tensor  # (N, 4) float, x1 y1 x2 y2
     scores: torch.Tensor  # (N,)
@@ -90,6 +91,8 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
     ``heatmap_peaks`` when the network already computed it (then the logits are unused).
     Boxes come from ``distances`` in input pixels or, cheaper, from the network's raw
     ``box_logits``, turned into distances (``distances_from_logits``) only where read.
+    The whole batch is decoded and suppressed at once, on the maps' device, and comes
+    back to the CPU in one transfer.
     """
     if peaks is None:
         if heatmap_logits is None:
@@ -124,16 +127,45 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
         ],
         dim=2,
     )  # (B, k, 4)
-    results: list[Detections] = []
-    for i in range(batch):
-        keep = scores[i] >= score_threshold
-        score, label = scores[i][keep], labels_all[i][keep]
-        boxes = boxes_all[i][keep] / scales[i]
-        img_w, img_h = sizes[i]
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, img_w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, img_h)
-        valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, score, label = boxes[valid], score[valid], label[valid]
-        kept = batched_nms(boxes, score, label, iou_threshold)  # sorted by score desc
-        results.append(Detections(boxes=boxes[kept], scores=score[kept], labels=label[kept]))
-    return results
+    scale = torch.tensor(scales, dtype=torch.float32, device=boxes_all.device).view(batch, 1, 1)
+    limits = torch.tensor(sizes, dtype=torch.float32, device=boxes_all.device).repeat(1, 2)
+    boxes_all = torch.minimum((boxes_all / scale).clamp(min=0), limits.view(batch, 1, 4))
+    keep = (
+        (scores >= score_threshold)
+        & (boxes_all[..., 2] > boxes_all[..., 0])
+        & (boxes_all[..., 3] > boxes_all[..., 1])
+    )
+    image = torch.arange(batch, device=scores.device).view(batch, 1).expand(batch, k)[keep]
+    boxes, score, label = boxes_all[keep], scores[keep], labels_all[keep]
+    kept = grouped_nms(boxes, score, image * classes + label, iou_threshold)
+    # score-descending within each image, images in order; one transfer for the batch
+    kept = kept[torch.sort(image[kept], stable=True).indices]
+    counts = torch.bincount(image[kept], minlength=batch).tolist()
+    return [
+        Detections(boxes=b, scores=s, labels=lab)
+        for b, s, lab in zip(
+            torch.split(boxes[kept].cpu(), counts),
+            torch.split(score[kept].cpu(), counts),
+            torch.split(label[kept].cpu(), counts),
+            strict=True,
+        )
+    ]
+
+
+def grouped_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """Indices of the boxes NMS keeps within each group, by decreasing score.
+
+    One ``nms`` call for a whole batch (groups = image x class): each group is shifted
+    to its own region, in float64 so that thousands of groups cannot blur the overlaps.
+    torchvision's ``batched_nms`` shifts in the boxes' dtype and falls back to one call
+    per group above 4,000 box coordinates on CPU (20,000 on CUDA), i.e. at large batches.
+    Boxes must not be negative (decoding clips them to the image).
+    """
+    if boxes.numel() == 0:
+        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
+    span = boxes.max().double() + 1
+    shifted = boxes.double() + (groups.double() * span).unsqueeze(1)
+    kept: torch.Tensor = nms(shifted, scores.double(), iou_threshold)
+    return kept

@@ -24,7 +24,17 @@ from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
 from ml_models.inference.preprocess import ModelInput, batch_images, full_size
-from ml_models.inference.runner import NMS_IOU, autocast_for, resolve_precision, run_shapenet
+from ml_models.inference.runner import (
+    NMS_IOU,
+    LaunchedBatch,
+    PreparedBatch,
+    autocast_for,
+    finish_shapenet,
+    launch_shapenet,
+    prepare_shapenet,
+    resolve_precision,
+    run_shapenet,
+)
 from ml_models.inference.spec import ModelSpec
 
 SCENE_TOP_K = 3
@@ -211,6 +221,15 @@ def _scene(probs: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
     return {"label": top[0]["label"], "score": top[0]["score"], "top": top}
 
 
+@dataclass
+class _Chunk:
+    """One batch of an ``Analyzer.analyze`` call on its way through the pipeline."""
+
+    images: list[ModelInput]
+    prepared: PreparedBatch | None = None
+    launched: LaunchedBatch | None = None
+
+
 class Analyzer:
     """Runs a detector version and a scene version over images, SPEC.md output."""
 
@@ -249,32 +268,74 @@ class Analyzer:
 
     def analyze(self, images: Sequence[ModelInput]) -> list[ImageAnalysis]:
         """Analyse images: upright RGB (``preprocess.load_image``) or decoded for the
-        models (``preprocess.decode_image``); boxes in pixels of the full image."""
+        models (``preprocess.decode_image``); boxes in pixels of the full image.
+
+        Batches are pipelined: while the detector's forward pass of one batch is queued
+        on a GPU, the host letterboxes the next and then writes the JSON fields of the
+        last (on a CPU the stages simply run in turn).
+        """
+        chunks = [
+            list(images[start : start + self.batch_size])
+            for start in range(0, len(images), self.batch_size)
+        ]
         results: list[ImageAnalysis] = []
-        for start in range(0, len(images), self.batch_size):
-            results.extend(self._analyze_batch(list(images[start : start + self.batch_size])))
+        current = self._launch(self._prepare(chunks[0])) if chunks else None
+        for i, chunk in enumerate(chunks):
+            following = self._prepare(chunks[i + 1]) if i + 1 < len(chunks) else None
+            output = self._finish(cast("_Chunk", current))
+            current = self._launch(following) if following is not None else None
+            results.extend(self._analyses(chunk, output))
         return results
 
-    def _analyze_batch(self, images: list[ModelInput]) -> list[ImageAnalysis]:
+    def _detector_model(self) -> tuple[LoadedModel, ShapeNet] | None:
+        if self.detector is None:
+            return None
+        model = self.registry.get(self.detector)
+        if not isinstance(model.module, ShapeNet):
+            raise TypeError(f"{self.detector.name}: a detector must be a ShapeNet")
+        return model, model.module
+
+    def _prepare(self, images: list[ModelInput]) -> _Chunk:
+        """The chunk with its detector input letterboxed on the model's device."""
+        detector = self._detector_model()
+        if detector is None:
+            return _Chunk(images)
+        model, network = detector
+        return _Chunk(images, prepared=prepare_shapenet(network, images, device=model.device))
+
+    def _launch(self, chunk: _Chunk) -> _Chunk:
+        """The chunk with the detector's forward pass queued."""
+        detector = self._detector_model()
+        if chunk.prepared is None or detector is None:
+            return chunk
+        model, _ = detector
+        chunk.launched = launch_shapenet(
+            chunk.prepared, precision=model.precision, forward=model.forward
+        )
+        chunk.prepared = None  # the input is no longer needed once the pass is queued
+        return chunk
+
+    def _finish(self, chunk: _Chunk) -> tuple[list[Detections] | None, torch.Tensor | None]:
+        """Detections and scene probabilities of a launched chunk (waits for it)."""
         detections: list[Detections] | None = None
         scene_probs: torch.Tensor | None = None
-        if self.detector is not None:
-            model = self.registry.get(self.detector)
-            if not isinstance(model.module, ShapeNet):
-                raise TypeError(f"{self.detector.name}: a detector must be a ShapeNet")
-            output = run_shapenet(
-                model.module,
-                images,
-                score_threshold=self.score_threshold,
-                nms_iou=self.nms_iou,
-                precision=model.precision,
-                forward=model.forward,
+        if chunk.launched is not None:
+            output = finish_shapenet(
+                chunk.launched, score_threshold=self.score_threshold, nms_iou=self.nms_iou
             )
             detections = output.detections
             if self.shared_pass:
                 scene_probs = output.scene_probs
         if scene_probs is None:
-            scene_probs = self._scene_probs(images)
+            scene_probs = self._scene_probs(chunk.images)
+        return detections, scene_probs
+
+    def _analyses(
+        self,
+        images: list[ModelInput],
+        output: tuple[list[Detections] | None, torch.Tensor | None],
+    ) -> list[ImageAnalysis]:
+        detections, scene_probs = output
         models = {
             "detector": self.detector.name if self.detector else None,
             "scene": self.scene.name if self.scene else None,
@@ -310,10 +371,10 @@ class Analyzer:
                 precision=model.precision,
                 forward=model.forward,
             ).scene_probs
-        batch, _ = batch_images(images, self.scene.input_size)
+        batch, _ = batch_images(images, self.scene.input_size, model.device)
         mean = torch.tensor(model.mean, device=model.device).view(1, 3, 1, 1)
         std = torch.tensor(model.std, device=model.device).view(1, 3, 1, 1)
-        inputs = (batch.to(model.device).float() / 255.0 - mean) / std
+        inputs = (batch.float() / 255.0 - mean) / std
         with autocast_for(model.device, model.precision):
             logits = model.module(inputs)
         return torch.softmax(logits.float(), dim=1).cpu()

@@ -1,4 +1,9 @@
-"""One forward pass of a ShapeNet over PIL images: detections and scene probabilities."""
+"""One forward pass of a ShapeNet over PIL images: detections and scene probabilities.
+
+``run_shapenet`` does it in one call; its three stages (``prepare_shapenet``,
+``launch_shapenet``, ``finish_shapenet``) let a caller keep a GPU busy with one batch
+while the host prepares the next.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import torch
 
 from ml_models.inference.decode import Detections, decode
 from ml_models.inference.network import ShapeNet
-from ml_models.inference.preprocess import ModelInput, batch_images, normalise
+from ml_models.inference.preprocess import Letterboxed, ModelInput, batch_images, normalise
 
 # Peaks already separate objects; NMS only removes same-class duplicates, and must not
 # remove neighbouring flower petals whose boxes overlap.
@@ -61,8 +66,76 @@ def autocast_for(
     return torch.autocast(device.type, dtype=dtype)
 
 
+@dataclass
+class PreparedBatch:
+    """A batch letterboxed and normalised on the network's device, boxes' way back."""
+
+    network: ShapeNet
+    boxed: list[Letterboxed]
+    inputs: torch.Tensor
+
+
+@dataclass
+class LaunchedBatch:
+    """A batch whose forward pass has been queued (on a GPU it may still be running)."""
+
+    network: ShapeNet
+    boxed: list[Letterboxed]
+    out: dict[str, torch.Tensor]
+
+
 @torch.inference_mode()
-def run_shapenet(
+def prepare_shapenet(
+    network: ShapeNet, images: Sequence[ModelInput], *, device: torch.device | None = None
+) -> PreparedBatch:
+    """Letterbox and normalise a batch on the network's device (a GPU resizes there)."""
+    device = device or next(network.parameters()).device
+    batch, boxed = batch_images(images, network.config.input_size, device)
+    return PreparedBatch(network=network, boxed=boxed, inputs=normalise(batch))
+
+
+@torch.inference_mode()
+def launch_shapenet(
+    prepared: PreparedBatch,
+    *,
+    precision: str = "fp32",
+    forward: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+) -> LaunchedBatch:
+    """Queue the forward pass of a prepared batch; ``finish_shapenet`` decodes it.
+
+    On a GPU this returns before the network has run, so the caller can prepare the
+    next batch meanwhile (``predictor.Analyzer.analyze`` does). ``forward`` replaces
+    ``network(inputs)`` (a compiled version of the same network).
+    """
+    inputs = prepared.inputs
+    with autocast_for(inputs.device, precision):
+        out = (forward or prepared.network)(inputs)
+    return LaunchedBatch(network=prepared.network, boxed=prepared.boxed, out=out)
+
+
+@torch.inference_mode()
+def finish_shapenet(
+    launched: LaunchedBatch, *, score_threshold: float = 0.05, nms_iou: float = NMS_IOU
+) -> NetworkOutput:
+    """Decode a launched batch: detections in original pixels and scene probabilities,
+    on the CPU (this waits for the forward pass)."""
+    out, boxed = launched.out, launched.boxed
+    detections = decode(
+        out["heatmap"],
+        None,
+        box_logits=out["box_logits"],
+        stride=launched.network.config.stride,
+        scales=[b.scale for b in boxed],
+        sizes=[(b.width, b.height) for b in boxed],
+        score_threshold=score_threshold,
+        iou_threshold=nms_iou,
+        peaks=out.get("peaks"),
+    )
+    scene_probs = torch.softmax(out["scene"].float(), dim=1).cpu() if "scene" in out else None
+    return NetworkOutput(detections=detections, scene_probs=scene_probs)
+
+
+def run_shapenet(  # pylint: disable=too-many-arguments
     network: ShapeNet,
     images: Sequence[ModelInput],
     *,
@@ -72,30 +145,7 @@ def run_shapenet(
     precision: str = "fp32",
     forward: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
 ) -> NetworkOutput:
-    """Detect primitives and classify scenes for a batch of differently sized images.
-
-    ``forward`` replaces ``network(inputs)`` (a compiled version of the same network).
-    """
-    device = device or next(network.parameters()).device
-    config = network.config
-    batch, boxed = batch_images(images, config.input_size)
-    inputs = normalise(batch.to(device, non_blocking=True))
-    with autocast_for(device, precision):
-        out = (forward or network)(inputs)
-    detections = decode(
-        out["heatmap"],
-        None,
-        box_logits=out["box_logits"],
-        stride=config.stride,
-        scales=[b.scale for b in boxed],
-        sizes=[(b.width, b.height) for b in boxed],
-        score_threshold=score_threshold,
-        iou_threshold=nms_iou,
-        peaks=out.get("peaks"),
-    )
-    detections = [
-        Detections(boxes=d.boxes.cpu(), scores=d.scores.cpu(), labels=d.labels.cpu())
-        for d in detections
-    ]
-    scene_probs = torch.softmax(out["scene"].float(), dim=1).cpu() if "scene" in out else None
-    return NetworkOutput(detections=detections, scene_probs=scene_probs)
+    """Detect primitives and classify scenes for a batch of differently sized images."""
+    prepared = prepare_shapenet(network, images, device=device)
+    launched = launch_shapenet(prepared, precision=precision, forward=forward)
+    return finish_shapenet(launched, score_threshold=score_threshold, nms_iou=nms_iou)

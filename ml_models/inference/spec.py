@@ -6,6 +6,7 @@ versions without importing torch and timm (measured: 3 s and 860 MB per process)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,3 +30,24 @@ class ModelSpec:
     def is_shapenet(self) -> bool:
         """Weights of our shared-backbone network (vs a plain timm classifier)."""
         return self.card.get("format") == SHAPENET_FORMAT
+
+
+def card_specs(card_path: Path) -> tuple[ModelSpec, ModelSpec]:
+    """The detector and scene specs of a ShapeNet card ``<stem>.json`` (its weights file
+    beside it), named as the migrations register them: ``<stem>-detector``, ``<stem>-scene``."""
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    net = card["network"]
+    specs = (
+        ModelSpec(
+            name=f"{card_path.stem}-{kind}",
+            kind=kind,
+            architecture=net["backbone"],
+            weights_path=card_path.parent / card["weights_file"],
+            classes=tuple(net[classes]),
+            input_size=int(net["input_size"]),
+            card=card,
+        )
+        for kind, classes in (("detector", "object_classes"), ("scene", "scene_classes"))
+    )
+    detector, scene = specs
+    return detector, scene

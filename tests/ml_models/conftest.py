@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from ml_models.inference.predictor import Analyzer, ModelRegistry
-from ml_models.inference.spec import ModelSpec
+from ml_models.inference.spec import ModelSpec, card_specs
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "ml_models" / "weights"
-# The newest shipped card is the default the migrations activate (0003, then 0004).
+# The newest shipped card is the default the migrations activate (0003, then 0004-0006).
 DEFAULT_CARD = sorted(WEIGHTS_DIR.glob("*.json"))[-1]
 DEFAULT_MODELS = {
     "detector": f"{DEFAULT_CARD.stem}-detector",
@@ -21,29 +20,7 @@ DEFAULT_MODELS = {
 
 def shipped_specs() -> tuple[ModelSpec, ModelSpec]:
     """Detector and scene specs of the default shipped card (as the migrations register them)."""
-    card_path = DEFAULT_CARD
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    net = card["network"]
-    common = {
-        "architecture": net["backbone"],
-        "weights_path": WEIGHTS_DIR / card["weights_file"],
-        "input_size": int(net["input_size"]),
-        "card": card,
-    }
-    return (
-        ModelSpec(
-            name=f"{card_path.stem}-detector",
-            kind="detector",
-            classes=tuple(net["object_classes"]),
-            **common,
-        ),
-        ModelSpec(
-            name=f"{card_path.stem}-scene",
-            kind="scene",
-            classes=tuple(net["scene_classes"]),
-            **common,
-        ),
-    )
+    return card_specs(DEFAULT_CARD)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from ml_models.inference.decode import (
     cell_centres,
     decode,
     distances_from_logits,
+    grouped_nms,
     heatmap_peaks,
     max_filter_3x3,
 )
@@ -173,3 +174,43 @@ def test_box_logits_decode_like_the_distances_they_stand_for() -> None:
     )
     with pytest.raises(ValueError, match="box distances or box logits"):
         decode(heat, None, **kwargs)
+
+
+def test_a_batch_decodes_as_its_images_would_alone() -> None:
+    """Decoding and NMS run over the whole batch at once; each image keeps exactly what
+    decoding it alone keeps, an image without detections included."""
+    torch.manual_seed(5)
+    heat = torch.full((4, 3, 20, 20), -20.0)
+    for b in (0, 1, 3):  # image 2 has nothing above the threshold
+        heat[b] = torch.randn(3, 20, 20) * 2 - 2
+    box_logits = torch.randn(4, 12, 20, 20)
+    scales, sizes = [0.5, 1.0, 2.0, 0.8], [(160, 160), (80, 60), (40, 40), (100, 90)]
+    together = decode(heat, None, box_logits=box_logits, stride=STRIDE, scales=scales, sizes=sizes)
+    assert len(together) == 4 and len(together[2].scores) == 0
+    for i, det in enumerate(together):
+        alone = decode(
+            heat[i : i + 1],
+            None,
+            box_logits=box_logits[i : i + 1],
+            stride=STRIDE,
+            scales=scales[i : i + 1],
+            sizes=sizes[i : i + 1],
+        )[0]
+        assert det.boxes.device.type == "cpu"
+        assert torch.equal(det.labels, alone.labels)
+        torch.testing.assert_close(det.boxes, alone.boxes)
+        torch.testing.assert_close(det.scores, alone.scores)
+        assert det.scores.tolist() == sorted(det.scores.tolist(), reverse=True)
+    assert sum(len(d.scores) for d in together) > 20
+
+
+def test_grouped_nms_suppresses_within_a_group_only() -> None:
+    box = [100.0, 100.0, 140.0, 130.0]
+    near = [101.0, 100.0, 141.0, 130.0]  # IoU 0.95 with box
+    boxes = torch.tensor([box, near, near, box])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    # thousands of groups (a large batch times the classes) must not blur the overlaps
+    groups = torch.tensor([4999, 4999, 5000, 4998])
+    assert grouped_nms(boxes, scores, groups, 0.7).tolist() == [0, 2, 3]
+    assert grouped_nms(boxes, scores, torch.zeros(4, dtype=torch.int64), 0.7).tolist() == [0]
+    assert grouped_nms(boxes[:0], scores[:0], groups[:0], 0.7).tolist() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from PIL import Image
 
 from ml_models.inference.predictor import Analyzer, ModelRegistry
@@ -42,3 +43,20 @@ def test_spec_fields_and_order(shipped_analyzer: Analyzer) -> None:
         for obj in data["objects"]:
             x1, y1, x2, y2 = obj["box"]
             assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
+
+
+def test_a_stream_of_batches_gives_each_image_its_own_answer() -> None:
+    """``analyze`` pipelines its batches (the next one is letterboxed while one runs):
+    every image still gets exactly what analysing it alone gives, in order."""
+    detector, scene = shipped_specs()
+    images = [SceneGenerator(seed=8).sample(i).image for i in range(7)]
+    streamed = Analyzer(detector=detector, scene=scene, batch_size=3).analyze(images)
+    alone = Analyzer(detector=detector, scene=scene, batch_size=1)
+    assert len(streamed) == len(images)
+    for image, result in zip(images, streamed, strict=True):
+        expected = alone.analyze([image])[0]
+        assert result.scene == expected.scene
+        assert [o["label"] for o in result.objects] == [o["label"] for o in expected.objects]
+        for got, want in zip(result.objects, expected.objects, strict=True):
+            assert got["box"] == pytest.approx(want["box"], abs=0.5)
+    assert not Analyzer(detector=detector, scene=scene).analyze([])

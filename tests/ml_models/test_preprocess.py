@@ -14,6 +14,7 @@ from PIL import Image
 
 from ml_models.inference.preprocess import (
     ImageLoadError,
+    _letterbox_on_device,
     batch_images,
     decode_image,
     letterbox,
@@ -224,3 +225,24 @@ def test_a_rotated_png_reports_the_size_of_its_upright_pixels() -> None:
     result = decode_image(data, fit=384)  # only JPEG decodes reduced
     assert result.reduction == 1
     assert (result.width, result.height) == result.image.size == (800, 900)
+
+
+def test_letterbox_on_a_device_matches_the_cpu() -> None:
+    """The GPU path (pinned uint8 upload, resize there) run on the CPU: same scales, the
+    same pixels within one level, also for same-sized images that are not neighbours and
+    for images Pillow cannot export in one block."""
+    images: list[Image.Image] = [
+        _marked(640, 480),
+        _marked(100, 500),
+        _marked(640, 480).convert("P", palette=Image.Palette.ADAPTIVE),
+        _marked(160, 120).convert("L"),
+        _marked(640, 480),
+        _marked(2200, 2000),  # over Pillow's memory block: copied through numpy.asarray
+    ]
+    expected, boxed = batch_images(images, 160)
+    canvas = torch.full((len(images), 160, 160, 3), 114, dtype=torch.uint8)
+    scales = _letterbox_on_device(images, canvas, torch.device("cpu"))
+    assert scales == [b.scale for b in boxed]
+    diff = (canvas.permute(0, 3, 1, 2).int() - expected.int()).abs()
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
+    assert torch.equal(canvas[3], expected[3].permute(1, 2, 0))  # not resized: exact

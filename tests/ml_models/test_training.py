@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from ml_models.inference.network import NetworkConfig, build_network
@@ -19,6 +20,7 @@ from ml_models.training.train import (
     export_weights,
     init_weights,
     train,
+    training_device,
 )
 
 TINY: dict[str, Any] = {
@@ -113,3 +115,14 @@ def test_per_class_regression_starts_from_a_shared_one(tmp_path: Path) -> None:
     assert batch["reg_target"].shape == (4, len(OBJECT_CLASSES), 4, 32, 32)
     losses = compute_losses(child.train(), batch, TrainConfig(bf16=0))
     assert torch.isfinite(losses["box"])
+
+
+def test_training_takes_cuda_when_there_is_one(monkeypatch: Any) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_device("auto") == torch.device("cpu")
+    assert training_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        training_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training_device("auto") == torch.device("cuda")
+    assert training_device("cuda:1") == torch.device("cuda:1")
