@@ -192,33 +192,53 @@ class ImageAnalysis:
         return data
 
 
-def _objects(detections: Detections, classes: Sequence[str]) -> list[dict[str, Any]]:
-    objects: list[dict[str, Any]] = []
-    for box, score, label in zip(
-        detections.boxes.tolist(),
-        detections.scores.tolist(),
-        detections.labels.tolist(),
-        strict=True,
-    ):
-        objects.append(
-            {
-                "label": classes[int(label)],
-                "score": round(float(score), 4),
-                "box": [round(float(v), 1) for v in box],
-            }
-        )
-    objects.sort(key=lambda obj: obj["score"], reverse=True)
-    return objects
+def _rounded(values: torch.Tensor, places: int) -> list[Any]:
+    """``values`` rounded to ``places`` decimals as Python floats, like ``round(v, places)``
+    (half to even, in float64) but for a whole batch in one go."""
+    scale = 10.0**places
+    rounded: list[Any] = (torch.round(values.double() * scale) / scale).tolist()
+    return rounded
 
 
-def _scene(probs: torch.Tensor, classes: Sequence[str]) -> dict[str, Any]:
-    k = min(SCENE_TOP_K, len(classes))
-    scores, indices = probs.float().topk(k)
-    top = [
-        {"label": classes[int(i)], "score": round(float(s), 4)}
-        for s, i in zip(scores.tolist(), indices.tolist(), strict=True)
+def batch_objects(
+    detections: Sequence[Detections], classes: Sequence[str]
+) -> list[list[dict[str, Any]]]:
+    """SPEC.md's ``objects`` of each image of a batch, score-descending (as decoded).
+
+    The numbers are rounded and converted for the whole batch at once: per object, the
+    Python work left is building its dict (a fifth of the host's time at GPU speeds went
+    to rounding one number at a time).
+    """
+    if not detections:
+        return []
+    counts = [len(d.scores) for d in detections]
+    boxes = _rounded(torch.cat([d.boxes for d in detections]), 1)
+    scores = _rounded(torch.cat([d.scores for d in detections]), 4)
+    labels = [classes[i] for i in torch.cat([d.labels for d in detections]).tolist()]
+    objects = [
+        {"label": label, "score": score, "box": box}
+        for label, score, box in zip(labels, scores, boxes, strict=True)
     ]
-    return {"label": top[0]["label"], "score": top[0]["score"], "top": top}
+    per_image: list[list[dict[str, Any]]] = []
+    start = 0
+    for count in counts:
+        per_image.append(objects[start : start + count])
+        start += count
+    return per_image
+
+
+def batch_scenes(probs: torch.Tensor, classes: Sequence[str]) -> list[dict[str, Any]]:
+    """SPEC.md's ``scene`` of each image of a batch: the top class and the top three."""
+    k = min(SCENE_TOP_K, len(classes))
+    scores, indices = probs.float().topk(k, dim=1)
+    scenes = []
+    for row_scores, row_indices in zip(_rounded(scores, 4), indices.tolist(), strict=True):
+        top = [
+            {"label": classes[i], "score": score}
+            for score, i in zip(row_scores, row_indices, strict=True)
+        ]
+        scenes.append({"label": top[0]["label"], "score": top[0]["score"], "top": top})
+    return scenes
 
 
 @dataclass
@@ -340,21 +360,17 @@ class Analyzer:
             "detector": self.detector.name if self.detector else None,
             "scene": self.scene.name if self.scene else None,
         }
+        scenes: list[dict[str, Any] | None] = [None] * len(images)
+        if scene_probs is not None and self.scene is not None:
+            scenes = list(batch_scenes(scene_probs, self.scene.classes))
+        objects: list[list[dict[str, Any]]] = [[] for _ in images]
+        if detections is not None and self.detector is not None:
+            objects = batch_objects(detections, self.detector.classes)
         results = []
-        for i, image in enumerate(images):
+        for image, scene, found in zip(images, scenes, objects, strict=True):
             width, height = full_size(image)
             results.append(
-                ImageAnalysis(
-                    width=width,
-                    height=height,
-                    scene=_scene(scene_probs[i], self.scene.classes)
-                    if scene_probs is not None and self.scene is not None
-                    else None,
-                    objects=_objects(detections[i], self.detector.classes)
-                    if detections is not None and self.detector is not None
-                    else [],
-                    models=models,
-                )
+                ImageAnalysis(width=width, height=height, scene=scene, objects=found, models=models)
             )
         return results
 

@@ -205,7 +205,7 @@ class _Threads:
 _LETTERBOX_THREADS = _Threads(2, "letterbox")
 # Copying decoded pixels into pinned memory for a GPU: straight from Pillow's memory,
 # without the GIL (``pixels.copy_rgbx``), so the host's cores share a large batch.
-_COPY_THREADS = _Threads(min(8, os.cpu_count() or 1), "pin-copy")
+_COPY_THREADS = _Threads(min(16, os.cpu_count() or 1), "pin-copy")
 
 
 def _letterbox_job(job: tuple[Image.Image, torch.Tensor]) -> float:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import torch
 from PIL import Image
 
-from ml_models.inference.predictor import Analyzer, ModelRegistry
+from ml_models.inference.decode import Detections
+from ml_models.inference.predictor import Analyzer, ModelRegistry, batch_objects, batch_scenes
 from ml_models.training.synthetic import SceneGenerator
 from tests.ml_models.conftest import DEFAULT_MODELS, shipped_specs
 
@@ -60,3 +62,34 @@ def test_a_stream_of_batches_gives_each_image_its_own_answer() -> None:
         for got, want in zip(result.objects, expected.objects, strict=True):
             assert got["box"] == pytest.approx(want["box"], abs=0.5)
     assert not Analyzer(detector=detector, scene=scene).analyze([])
+
+
+def test_batch_json_rounds_like_python_and_keeps_each_images_objects() -> None:
+    torch.manual_seed(4)
+    detections = [
+        Detections(
+            boxes=torch.rand(n, 4) * 640, scores=torch.rand(n), labels=torch.randint(0, 3, (n,))
+        )
+        for n in (5, 0, 3)
+    ]
+    objects = batch_objects(detections, ["a", "b", "c"])
+    assert [len(found) for found in objects] == [5, 0, 3]
+    for found, det in zip(objects, detections, strict=True):
+        for obj, box, score, label in zip(
+            found, det.boxes.tolist(), det.scores.tolist(), det.labels.tolist(), strict=True
+        ):
+            assert obj == {
+                "label": "abc"[label],
+                "score": round(score, 4),
+                "box": [round(v, 1) for v in box],
+            }
+    probs = torch.softmax(torch.randn(2, 4), dim=1)
+    scenes = batch_scenes(probs, ["w", "x", "y", "z"])
+    for scene, row in zip(scenes, probs.tolist(), strict=True):
+        ranked = sorted(range(4), key=row.__getitem__, reverse=True)[:3]
+        assert scene["top"] == [{"label": "wxyz"[i], "score": round(row[i], 4)} for i in ranked]
+        assert (scene["label"], scene["score"]) == (
+            scene["top"][0]["label"],
+            scene["top"][0]["score"],
+        )
+    assert not batch_objects([], ["a"])
