@@ -379,7 +379,7 @@ def images_analyze(
     A file that cannot be read yields an outcome with ``error`` (naming the file); the
     rest of the batch is still analysed.
     """
-    from ml_models.inference.prefetch import prefetched
+    from ml_models.inference.prefetch import decode_threads, mapped, prefetched
     from ml_models.inference.preprocess import ImageLoadError, decode_image
     from ml_models.inference.upright import DecodedImage
 
@@ -391,14 +391,19 @@ def images_analyze(
         detector=detector, scene=scene, score_threshold=score_threshold, batch_size=batch_size
     )
 
+    threads = decode_threads(
+        on_gpu=analyzer.registry.device.type != "cpu",
+        requested=settings.INFERENCE_DECODE_THREADS,
+    )
+
+    def load_one(path: str) -> tuple[str, DecodedImage | str]:
+        try:
+            return path, decode_image(path, fit=analyzer.input_size)
+        except ImageLoadError as error:
+            return path, str(error)
+
     def load(chunk: Sequence[str]) -> list[tuple[str, DecodedImage | str]]:
-        loaded: list[tuple[str, DecodedImage | str]] = []
-        for path in chunk:
-            try:
-                loaded.append((path, decode_image(path, fit=analyzer.input_size)))
-            except ImageLoadError as error:
-                loaded.append((path, str(error)))
-        return loaded
+        return mapped(load_one, chunk, threads)
 
     chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
     # the next chunk's files are read and decoded while the models run on this one

@@ -39,6 +39,7 @@ class ImageAnalysis:
 class ImageAnalyzer(Protocol):
     batch_size: int
     input_size: int  # the models' input side: images may be decoded down to it
+    decode_threads: int  # threads that decode a batch's images
 
     def analyze(self, images: Sequence[ModelInput]) -> list[ImageAnalysis]: ...
 
@@ -47,6 +48,7 @@ class _ModelsAnalyzer:
     """Adapts ``ml_models``' analyzer to the typed results the pipeline stores."""
 
     def __init__(self, detector: ModelVersion, scene: ModelVersion) -> None:
+        from ml_models.inference.prefetch import decode_threads
         from ml_models.services import analyzer_for_versions
 
         self.batch_size = settings.INFERENCE_BATCH_SIZE
@@ -57,6 +59,10 @@ class _ModelsAnalyzer:
             batch_size=self.batch_size,
         )
         self.input_size = self._analyzer.input_size
+        self.decode_threads = decode_threads(
+            on_gpu=self._analyzer.registry.device.type != "cpu",
+            requested=settings.INFERENCE_DECODE_THREADS,
+        )
 
     def analyze(self, images: Sequence[ModelInput]) -> list[ImageAnalysis]:
         return [

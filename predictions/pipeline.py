@@ -57,20 +57,20 @@ def _open_image(task: Task, fit: int) -> DecodedImage:
 
 
 def _decoded(
-    tasks: Sequence[Task], chunk: int, fit: int
+    tasks: Sequence[Task], chunk: int, fit: int, threads: int = 1
 ) -> Iterator[list[tuple[Task, DecodedImage | str]]]:
     """Chunks of (task, image or error text), decoding the next chunk in the background
-    (a large JPEG straight down to the models' input side ``fit``)."""
-    from ml_models.inference.prefetch import prefetched
+    on ``threads`` threads (a large JPEG straight down to the models' input side ``fit``)."""
+    from ml_models.inference.prefetch import mapped, prefetched
+
+    def decode_one(task: Task) -> tuple[Task, DecodedImage | str]:
+        try:
+            return task, _open_image(task, fit)
+        except (OSError, ValueError) as error:
+            return task, f"The image could not be read: {error}"
 
     def decode(part: Sequence[Task]) -> list[tuple[Task, DecodedImage | str]]:
-        decoded: list[tuple[Task, DecodedImage | str]] = []
-        for task in part:
-            try:
-                decoded.append((task, _open_image(task, fit)))
-            except (OSError, ValueError) as error:
-                decoded.append((task, f"The image could not be read: {error}"))
-        return decoded
+        return mapped(decode_one, part, threads)
 
     parts = [tasks[start : start + chunk] for start in range(0, len(tasks), chunk)]
     yield from prefetched(parts, decode)
@@ -113,7 +113,8 @@ def batch_process(*, first_task_id: int) -> BatchOutcome:
 
 def _analyse(tasks: Sequence[Task], analyzer: ImageAnalyzer) -> list[_TaskResult]:
     results: list[_TaskResult] = []
-    for part in _decoded(tasks, analyzer.batch_size, analyzer.input_size):
+    parts = _decoded(tasks, analyzer.batch_size, analyzer.input_size, analyzer.decode_threads)
+    for part in parts:
         readable = [(task, image) for task, image in part if not isinstance(image, str)]
         results += [
             _TaskResult(task, None, image) for task, image in part if isinstance(image, str)

@@ -161,6 +161,9 @@ class WorkerProcess:
             environment[f"SHARD_{index}_URL"] = _database_url(alias)
         environment["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
         environment["TORCH_THREADS"] = "2"
+        # decode each batch on two threads, as a GPU worker would on all its cores, so
+        # that the end-to-end tests (unreadable images included) run that path
+        environment["INFERENCE_DECODE_THREADS"] = "2"
         return environment
 
     def start(self) -> subprocess.Popen[bytes]:

@@ -178,6 +178,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT",
 # The worker gathers up to this many queued tasks into one inference batch.
 INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 16)
 INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 5)
+# Threads that decode a batch's images for the models; 0: one where the models run on
+# the CPU, all cores but one where they run on a GPU (ml_models.inference.prefetch).
+INFERENCE_DECODE_THREADS = env_int("INFERENCE_DECODE_THREADS", 0)
 # A claimed task whose worker has not finished within the lease is taken back.
 TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 300)
 # A queued task whose message has not been consumed after this long is sent again.
