@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torchvision.ops import box_iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # pylint: disable=wrong-import-position
@@ -32,24 +33,14 @@ CONFIDENT = 0.5  # detections compared: those either side is sure of
 MATCH_IOU = 0.9
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _matched(ours: ImageAnalysis, theirs: ImageAnalysis) -> tuple[int, int]:
     """(confident objects of ``ours`` that ``theirs`` also found, confident objects)."""
     found = 0
     confident = [o for o in ours.objects if o["score"] >= CONFIDENT]
     for obj in confident:
-        if any(
-            other["label"] == obj["label"] and _iou(other["box"], obj["box"]) >= MATCH_IOU
-            for other in theirs.objects
-        ):
-            found += 1
+        twins = [other["box"] for other in theirs.objects if other["label"] == obj["label"]]
+        overlaps = box_iou(torch.tensor([obj["box"]]), torch.tensor(twins or [[0.0] * 4]))
+        found += float(overlaps.max()) >= MATCH_IOU
     return found, len(confident)
 
 

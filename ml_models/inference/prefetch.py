@@ -6,6 +6,7 @@ Torch-free, so the worker's pipeline module can use it without importing the mod
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,14 +33,38 @@ def decode_threads(*, on_gpu: bool, requested: int = 0) -> int:
     return max(1, (os.cpu_count() or 1) - 1) if on_gpu else 1
 
 
+class ThreadMap:
+    """A pool of threads that maps a function over a list, results in order. The pool is
+    created on first use in each process: a forked child (a Celery or DataLoader worker)
+    starts its own instead of inheriting threads that do not exist there."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self.workers = workers
+        self.name = name
+        self._pool: ThreadPoolExecutor | None = None
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool = None
+
+    def map(self, function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+        """``function`` over ``items`` on the pool's threads (inline for one item)."""
+        if len(items) < 2 or self.workers < 2:
+            return [function(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.name)
+        return list(self._pool.map(function, items))
+
+
+@functools.cache
+def _pool_of(threads: int) -> ThreadMap:
+    return ThreadMap(threads, "decode")
+
+
 def mapped(function: Callable[[Item], Result], items: Sequence[Item], threads: int) -> list[Result]:
-    """``function`` over ``items`` on up to ``threads`` threads, results in order."""
-    if threads <= 1 or len(items) < 2:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(
-        max_workers=min(threads, len(items)), thread_name_prefix="decode"
-    ) as pool:
-        return list(pool.map(function, items))
+    """``function`` over ``items`` on ``threads`` threads, results in order (one pool per
+    thread count, kept for the process)."""
+    return _pool_of(max(1, threads)).map(function, items)
 
 
 def prefetched(parts: Iterable[Part], load: Callable[[Part], Loaded]) -> Iterator[Loaded]:

@@ -12,11 +12,9 @@ import io
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ml_models.inference.pixels import copy_rgbx
+from ml_models.inference.prefetch import ThreadMap
 from ml_models.inference.upright import DecodedImage, decode_upright
 
 # Normalisation of pixel values, shared by training and inference.
@@ -33,10 +32,6 @@ PAD_VALUE = 114
 
 MAX_PIXELS = 50_000_000  # larger uploads are refused, not decoded
 MAX_SIDE = 20_000
-
-
-_Job = TypeVar("_Job")
-_Result = TypeVar("_Result")
 
 
 class ImageLoadError(ValueError):
@@ -176,36 +171,13 @@ def normalise(batch: torch.Tensor) -> torch.Tensor:
     return floats.mul_(1.0 / (255.0 * PIXEL_STD)).sub_(PIXEL_MEAN / PIXEL_STD)
 
 
-class _Threads:
-    """A small thread pool, created on first use in each process; a forked child (a Celery
-    or DataLoader worker) starts its own instead of inheriting threads that do not exist
-    there."""
-
-    def __init__(self, workers: int, name: str) -> None:
-        self.workers = workers
-        self.name = name
-        self._pool: ThreadPoolExecutor | None = None
-        os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        self._pool = None
-
-    def map(self, function: Callable[[_Job], _Result], jobs: list[_Job]) -> list[_Result]:
-        """``function`` over ``jobs`` on the pool's threads, results in order."""
-        if len(jobs) < 2 or self.workers < 2:
-            return [function(job) for job in jobs]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.name)
-        return list(self._pool.map(function, jobs))
-
-
 # Two threads letterbox the images of a batch side by side: copying pixels out of Pillow
 # holds the GIL while torch's resize releases it, so two images overlap (1.45 -> 1.15 ms
 # per 640x480 image at batch 8, measured on the 2-core machine).
-_LETTERBOX_THREADS = _Threads(2, "letterbox")
+_LETTERBOX_THREADS = ThreadMap(2, "letterbox")
 # Copying decoded pixels into pinned memory for a GPU: straight from Pillow's memory,
 # without the GIL (``pixels.copy_rgbx``), so the host's cores share a large batch.
-_COPY_THREADS = _Threads(min(16, os.cpu_count() or 1), "pin-copy")
+_COPY_THREADS = ThreadMap(min(16, os.cpu_count() or 1), "pin-copy")
 
 
 def _letterbox_job(job: tuple[Image.Image, torch.Tensor]) -> float:
