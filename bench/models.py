@@ -45,8 +45,9 @@ from ml_models.inference.spec import card_specs
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"
-# The full system analyses a stream of this many batches per call, as the worker and
-# ``manage.py analyze`` do: on a GPU it letterboxes the next batch while one runs.
+# The full system analyses a stream of this many batches per call, as a script handing
+# ``Analyzer.analyze`` many images does: on a GPU it letterboxes the next batch while one
+# runs. (The worker and ``manage.py analyze`` pass one batch per call.)
 STREAM_BATCHES = 4
 
 
