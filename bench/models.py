@@ -109,7 +109,8 @@ def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         decode(
             out["heatmap"],
             None,
-            box_logits=out["box_logits"],
+            box_logits=out.get("box_logits"),
+            top=out if "top_index" in out else None,
             stride=network.config.stride,
             scales=[b.scale for b in boxed],
             sizes=[(b.width, b.height) for b in boxed],

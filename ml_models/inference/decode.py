@@ -71,6 +71,18 @@ def heatmap_peaks(heatmap_logits: torch.Tensor) -> torch.Tensor:
     return heat * (max_filter_3x3(heat) == heat)
 
 
+# Peaks decoded per image: more than any scene of SPEC.md holds.
+TOP_K = 100
+
+
+def top_peaks(peaks: torch.Tensor, k: int = TOP_K) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` strongest of each image's peaks (B, C, H, W): scores and flat indices
+    into C x H x W, (B, k) each, score-descending."""
+    batch, classes, height, width = peaks.shape
+    scores, index = peaks.reshape(batch, -1).topk(min(k, classes * height * width), dim=1)
+    return scores, index
+
+
 def decode(  # pylint: disable=too-many-locals,too-many-arguments
     heatmap_logits: torch.Tensor | None,
     distances: torch.Tensor | None,
@@ -79,10 +91,11 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
     scales: list[float],
     sizes: list[tuple[int, int]],
     score_threshold: float = 0.05,
-    top_k: int = 100,
+    top_k: int = TOP_K,
     iou_threshold: float = 0.6,
     peaks: torch.Tensor | None = None,
     box_logits: torch.Tensor | None = None,
+    top: dict[str, torch.Tensor] | None = None,
 ) -> list[Detections]:
     """Peaks of the class heatmaps become boxes; NMS per class removes duplicates.
 
@@ -90,32 +103,27 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
     top-left), ``sizes[i]`` its (width, height) for clipping. ``peaks``: the output of
     ``heatmap_peaks`` when the network already computed it (then the logits are unused).
     Boxes come from ``distances`` in input pixels or, cheaper, from the network's raw
-    ``box_logits``, turned into distances (``distances_from_logits``) only where read.
-    The whole batch is decoded and suppressed at once, on the maps' device, and comes
-    back to the CPU in one transfer.
+    ``box_logits``, turned into distances (``distances_from_logits``) only where read, or
+    from ``top``: the network's own ``top_scores``, ``top_index`` and ``top_box_logits``
+    (``network.ShapeNet.forward`` at inference), which already hold the peaks and their
+    box logits (``peaks`` then only gives the maps' shape). The whole batch is decoded
+    and suppressed at once, on the maps' device, and comes back to the CPU in one
+    transfer.
     """
     if peaks is None:
         if heatmap_logits is None:
             raise ValueError("decode needs heatmap logits or their peaks")
         peaks = heatmap_peaks(heatmap_logits)
-    regression = distances if box_logits is None else box_logits
-    if regression is None:
-        raise ValueError("decode needs box distances or box logits")
     batch, classes, height, width = peaks.shape
-    k = min(top_k, classes * height * width)
-    scores, flat = peaks.reshape(batch, -1).topk(k, dim=1)
-    cells = flat % (height * width)
-    labels_all = torch.div(flat, height * width, rounding_mode="floor")
-    # distances of the top cells only, (B, 4, k), gathered in place: with one regression
-    # per class (4C channels, class-major) each peak reads its own class's four channels
     cells_per_map = height * width
-    per_class = regression.shape[1] > 4
-    first = labels_all * (4 * cells_per_map) + cells if per_class else cells
-    channel = torch.arange(4, device=cells.device).view(1, 4, 1) * cells_per_map
-    index = (first.unsqueeze(1) + channel).reshape(batch, -1)
-    dist = regression.reshape(batch, -1).gather(1, index).reshape(batch, 4, k).float()
-    if box_logits is not None:
-        dist = distances_from_logits(dist, stride)
+    if top is not None:
+        scores, flat = top["top_scores"], top["top_index"]
+        dist = distances_from_logits(top["top_box_logits"].transpose(1, 2), stride)
+    else:
+        scores, flat = top_peaks(peaks, top_k)
+        dist = _gathered_distances(flat, cells_per_map, distances, box_logits, stride)
+    cells = flat % cells_per_map
+    labels_all = torch.div(flat, cells_per_map, rounding_mode="floor")
     centre_x = (cells % width).float() * stride + stride / 2
     centre_y = torch.div(cells, width, rounding_mode="floor").float() * stride + stride / 2
     boxes_all = torch.stack(
@@ -135,7 +143,7 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
         & (boxes_all[..., 2] > boxes_all[..., 0])
         & (boxes_all[..., 3] > boxes_all[..., 1])
     )
-    image = torch.arange(batch, device=scores.device).view(batch, 1).expand(batch, k)[keep]
+    image = torch.arange(batch, device=scores.device).view(batch, 1).expand_as(scores)[keep]
     boxes, score, label = boxes_all[keep], scores[keep], labels_all[keep]
     kept = grouped_nms(boxes, score, image * classes + label, iou_threshold)
     # score-descending within each image, images in order; one transfer for the batch
@@ -150,6 +158,29 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
             strict=True,
         )
     ]
+
+
+def _gathered_distances(
+    flat: torch.Tensor,
+    cells_per_map: int,
+    distances: torch.Tensor | None,
+    box_logits: torch.Tensor | None,
+    stride: int,
+) -> torch.Tensor:
+    """(B, 4, k) distances of the peaks at ``flat`` (B, k), gathered in place from dense
+    ``distances`` or ``box_logits``: with one regression per class (4C channels,
+    class-major) each peak reads its own class's four channels."""
+    regression = distances if box_logits is None else box_logits
+    if regression is None:
+        raise ValueError("decode needs box distances, box logits or the network's top peaks")
+    batch, k = flat.shape
+    cells = flat % cells_per_map
+    labels = torch.div(flat, cells_per_map, rounding_mode="floor")
+    first = labels * (4 * cells_per_map) + cells if regression.shape[1] > 4 else cells
+    channel = torch.arange(4, device=cells.device).view(1, 4, 1) * cells_per_map
+    index = (first.unsqueeze(1) + channel).reshape(batch, -1)
+    dist = regression.reshape(batch, -1).gather(1, index).reshape(batch, 4, k).float()
+    return distances_from_logits(dist, stride) if box_logits is not None else dist
 
 
 def grouped_nms(

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml_models.inference.decode import heatmap_peaks
+from ml_models.inference.decode import TOP_K, heatmap_peaks, top_peaks
 
 DEFAULT_BACKBONE = "resnet10t"
 DEFAULT_BACKBONE_KWARGS: dict[str, Any] = {"channels": [32, 64, 128, 256], "stem_width": 24}
@@ -38,6 +38,8 @@ class NetworkConfig:  # pylint: disable=too-many-instance-attributes
     stride: int = 4
     # one box regression per object class (4 x C channels) instead of one shared (4)
     box_per_class: bool = False
+    # depthwise 3x3 + pointwise 1x1 convolutions instead of dense 3x3 ones at stride 4
+    separable_head: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +56,41 @@ def _conv_bn(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
+
+
+def _separable_bn(cin: int, cout: int) -> nn.Sequential:
+    """``_conv_bn(cin, cout, 3)`` as a depthwise 3x3 and a pointwise 1x1 convolution."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False),
+        nn.Conv2d(cin, cout, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+def _at_cells(layers: nn.Sequential, features: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """``layers(features)`` (a 3x3 convolution, then 1x1 layers) at ``cells`` only.
+
+    ``features`` is (B, C, H, W) and ``cells`` (B, K) flat indices into H x W; the result
+    is (B, K, outputs). Each cell's zero-padded 3x3 neighbourhood is gathered and the
+    first convolution is applied to it without padding, which gives the value the dense
+    convolution has at that cell; the rest are 1x1 layers and run on the (B*K, C, 1, 1)
+    column as they are.
+    """
+    batch, channels, _, width = features.shape
+    padded = F.pad(features, (1, 1, 1, 1)).permute(0, 2, 3, 1)  # (B, H+2, W+2, C)
+    offsets = torch.arange(3, device=cells.device)
+    rows = torch.div(cells, width, rounding_mode="floor")[..., None, None] + offsets.view(3, 1)
+    cols = (cells % width)[..., None, None] + offsets.view(1, 3)
+    images = torch.arange(batch, device=cells.device).view(batch, 1, 1, 1)
+    patches = padded[images, rows, cols]  # (B, K, 3, 3, C)
+    patches = patches.reshape(-1, 3, 3, channels).permute(0, 3, 1, 2)
+    first = cast("nn.Sequential", layers[0])
+    conv = cast("nn.Conv2d", first[0])
+    column = F.conv2d(patches, conv.weight, conv.bias, groups=conv.groups)
+    for layer in [*list(first)[1:], *list(layers)[1:]]:
+        column = layer(column)
+    return column.reshape(batch, cells.shape[1], -1)
 
 
 class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
@@ -81,15 +118,18 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
             )
         neck = config.neck_channels
         self.lateral = nn.ModuleList([nn.Conv2d(c, neck, 1) for c in chans])
-        self.smooth = nn.ModuleList([_conv_bn(neck, neck) for _ in chans[:-1]])
+        fine = _separable_bn if config.separable_head else _conv_bn  # the stride-4 layers
+        self.smooth = nn.ModuleList(
+            [(fine if level == 0 else _conv_bn)(neck, neck) for level in range(len(chans) - 1)]
+        )
         head = config.head_channels
         n_obj = len(config.object_classes)
         heat_out = nn.Conv2d(head, n_obj, 1)
         if heat_out.bias is not None:  # prior probability 0.1, as in CenterNet
             nn.init.constant_(heat_out.bias, -2.19)
-        self.heatmap = nn.Sequential(_conv_bn(neck, head), heat_out)
+        self.heatmap = nn.Sequential(fine(neck, head), heat_out)
         box_outputs = 4 * n_obj if config.box_per_class else 4
-        self.regression = nn.Sequential(_conv_bn(neck, head), nn.Conv2d(head, box_outputs, 1))
+        self.regression = nn.Sequential(fine(neck, head), nn.Conv2d(head, box_outputs, 1))
         self.scene_n = len(config.scene_classes)
         if self.scene_n:
             self.scene_proj = _conv_bn(chans[-1], 256, 1)
@@ -100,11 +140,21 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
                 nn.Linear(256, self.scene_n),
             )
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, *, dense_boxes: bool | None = None
+    ) -> dict[str, torch.Tensor]:
         """Return heatmap logits (B, C, H/4, W/4), their peaks (``decode.heatmap_peaks``),
-        box logits (B, 4, H/4, W/4) — (B, 4C, H/4, W/4), class-major, with
-        ``box_per_class`` — that ``decode.distances_from_logits`` turns into distances in
-        input pixels, and scene logits (B, S) when the network has a scene head."""
+        box regression logits that ``decode.distances_from_logits`` turns into distances
+        in input pixels, and scene logits (B, S) when the network has a scene head.
+
+        The box logits are dense when training (or with ``dense_boxes``): ``box_logits``
+        (B, 4, H/4, W/4), or (B, 4C, H/4, W/4), class-major, with ``box_per_class``.
+        Otherwise they are computed only at the ``decode.TOP_K`` strongest peaks of each
+        image (``decode.top_peaks``): ``top_scores`` and ``top_index`` (B, K), and
+        ``top_box_logits`` (B, K, 4), each peak's own class's.
+        """
+        if dense_boxes is None:
+            dense_boxes = self.training
         feats: list[torch.Tensor] = self.backbone(images)
         top = self.lateral[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
@@ -112,12 +162,13 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
             top = F.interpolate(top, size=lateral.shape[-2:], mode="nearest") + lateral
             top = self.smooth[level](top)
         heat = self.heatmap(top)
-        # raw box regression: decode.distances_from_logits makes it distances in input
-        # pixels, at the few peak cells for inference, everywhere for the training loss
-        box_logits = self.regression(top)
         # class probabilities at local maxima: decoding and the scene head both read them
         peaks = heatmap_peaks(heat.detach())
-        out = {"heatmap": heat, "box_logits": box_logits, "peaks": peaks}
+        out = {"heatmap": heat, "peaks": peaks}
+        if dense_boxes:  # the training loss reads every cell
+            out["box_logits"] = self.regression(top)
+        else:  # decoding reads the strongest peaks' cells only
+            out.update(self._peak_boxes(top, peaks))
         if self.scene_n:
             deep = self.scene_proj(feats[-1])
             pooled = torch.cat([deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3))], dim=1)
@@ -129,6 +180,17 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
                 torch.cat([pooled.float(), evidence], dim=1).to(pooled.dtype)
             )
         return out
+
+    def _peak_boxes(self, top: torch.Tensor, peaks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The strongest peaks of each image and the box logits of their own class."""
+        scores, index = top_peaks(peaks, TOP_K)
+        cells_per_map = peaks.shape[2] * peaks.shape[3]
+        logits = _at_cells(self.regression, top, index % cells_per_map)  # (B, K, 4 or 4C)
+        if logits.shape[2] > 4:  # one regression per class, class-major: the peak's own
+            first = torch.div(index, cells_per_map, rounding_mode="floor") * 4
+            columns = first.unsqueeze(2) + torch.arange(4, device=index.device)
+            logits = logits.gather(2, columns)
+        return {"top_scores": scores, "top_index": index, "top_box_logits": logits}
 
 
 def build_network(config: NetworkConfig) -> ShapeNet:

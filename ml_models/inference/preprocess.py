@@ -8,6 +8,7 @@ batch of differently sized images becomes one tensor and boxes map back with one
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -202,36 +203,85 @@ def _fitted(width: int, height: int, size: int) -> tuple[float, int, int]:
     return scale, max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _letterbox_on_device(
-    pixels: list[Image.Image], canvas: torch.Tensor, device: torch.device
-) -> list[float]:
-    """Letterbox into ``canvas`` (B, S, S, 3) uint8 on ``device`` (a GPU): each group of
-    same-sized images goes over as one pinned uint8 block, four bytes per pixel as Pillow
-    keeps them (``pixels.copy_rgbx``), and is resized there with the same antialiased
-    bilinear filter as on the CPU, rounded back to uint8 (within one level of the CPU's
-    pixels, tested)."""
-    size = canvas.shape[1]
-    groups: dict[tuple[int, int], list[int]] = {}
+@dataclass
+class _Group:
+    """Same-sized images of a batch, side by side in one uint8 (N, H, W, 4) block."""
+
+    members: list[int]  # their places in the batch
+    block: torch.Tensor
+
+
+@dataclass
+class UploadedBatch:
+    """A batch's pixels copied to a device (``upload_images``), not yet letterboxed."""
+
+    items: list[ModelInput]
+    groups: list[_Group]
+    # recorded on the stream that copied the pixels (CUDA); letterboxing waits for it
+    ready: torch.cuda.Event | None = None
+
+
+def upload_images(
+    images: Sequence[ModelInput], device: torch.device, stream: torch.cuda.Stream | None = None
+) -> UploadedBatch:
+    """Copy a batch's pixels to ``device`` (a GPU), unresized: each group of same-sized
+    images goes over as one pinned uint8 block, four bytes per pixel as Pillow keeps them
+    (``pixels.copy_rgbx``, on the copy threads). On CUDA the copies are queued on
+    ``stream`` (default: the current one) and return at once, so a background thread can
+    upload the next batch while the GPU runs this one (``predictor.Analyzer.analyze``).
+    """
+    items = list(images)
+    pixels = [item.image if isinstance(item, DecodedImage) else item for item in items]
+    on_cuda = device.type == "cuda"
+    stream = stream or (torch.cuda.current_stream(device) if on_cuda else None)
+    members_of: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(pixels):
-        groups.setdefault(image.size, []).append(i)
-    scales = [0.0] * len(pixels)
-    for (width, height), members in groups.items():
-        host = torch.empty(
-            (len(members), height, width, 4), dtype=torch.uint8, pin_memory=device.type == "cuda"
-        )
+        members_of.setdefault(image.size, []).append(i)
+    groups = []
+    for (width, height), members in members_of.items():
+        host = torch.empty((len(members), height, width, 4), dtype=torch.uint8, pin_memory=on_cuda)
         targets = host.numpy()
         _COPY_THREADS.map(_copy_job, [(pixels[i], targets[j]) for j, i in enumerate(members)])
-        block = host.to(device, non_blocking=True).permute(0, 3, 1, 2)[:, :3]
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            groups.append(_Group(members, host.to(device, non_blocking=on_cuda)))
+    ready = None
+    if stream is not None:
+        ready = torch.cuda.Event()
+        ready.record(stream)
+    return UploadedBatch(items=items, groups=groups, ready=ready)
+
+
+def _resize_block(block: torch.Tensor, new_h: int, new_w: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W) images resized with the CPU path's antialiased bilinear filter,
+    rounded back to uint8 (within one level of the CPU's pixels, tested)."""
+    resized = F.interpolate(
+        block.float(), size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
+    )
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def letterbox_uploaded(
+    uploaded: UploadedBatch, size: int
+) -> tuple[torch.Tensor, list[Letterboxed]]:
+    """``batch_images`` of an uploaded batch, on its device: each group is resized there
+    (on the current stream, once the upload is done) into its rows of the batch."""
+    device = uploaded.groups[0].block.device if uploaded.groups else torch.device("cpu")
+    current = torch.cuda.current_stream(device) if uploaded.ready is not None else None
+    if current is not None and uploaded.ready is not None:
+        current.wait_event(uploaded.ready)
+    canvas = torch.full(
+        (len(uploaded.items), size, size, 3), PAD_VALUE, dtype=torch.uint8, device=device
+    )
+    scales = [0.0] * len(uploaded.items)
+    for group in uploaded.groups:
+        if current is not None:  # the copy stream must not reuse it before this stream
+            group.block.record_stream(current)  # is done with it
+        _, height, width, _ = group.block.shape
         scale, new_w, new_h = _fitted(width, height, size)
+        block = group.block.permute(0, 3, 1, 2)[:, :3]
         if (new_w, new_h) != (width, height):
-            resized = F.interpolate(
-                block.float(),
-                size=(new_h, new_w),
-                mode="bilinear",
-                align_corners=False,
-                antialias=True,
-            )
-            block = resized.round_().clamp_(0, 255).to(torch.uint8)
+            block = _resize_block(block, new_h, new_w)
+        members = group.members
         rows: slice | torch.Tensor = (
             slice(members[0], members[-1] + 1)
             if members == list(range(members[0], members[-1] + 1))
@@ -240,27 +290,13 @@ def _letterbox_on_device(
         canvas[rows, :new_h, :new_w] = block.permute(0, 2, 3, 1)
         for i in members:
             scales[i] = scale
-    return scales
+    return canvas.permute(0, 3, 1, 2), _boxed(uploaded.items, canvas, scales)
 
 
-def batch_images(
-    images: Sequence[ModelInput], size: int, device: torch.device | None = None
-) -> tuple[torch.Tensor, list[Letterboxed]]:
-    """Letterbox differently sized images into one uint8 (B, 3, S, S) channels_last batch,
-    on the CPU or, where ``device`` is given, on that device (a GPU resizes there).
-
-    Each ``Letterboxed.tensor`` is a view of its image in the batch (no copy); its
-    ``scale`` and size refer to the full image, also for a ``DecodedImage`` decoded smaller.
-    """
-    device = device or torch.device("cpu")
-    canvas = torch.full((len(images), size, size, 3), PAD_VALUE, dtype=torch.uint8, device=device)
-    pixels = [item.image if isinstance(item, DecodedImage) else item for item in images]
-    if device.type == "cpu":
-        scales = _LETTERBOX_THREADS.map(
-            _letterbox_job, list(zip(pixels, canvas.unbind(0), strict=True))
-        )
-    else:
-        scales = _letterbox_on_device(pixels, canvas, device)
+def _boxed(
+    images: Sequence[ModelInput], canvas: torch.Tensor, scales: Sequence[float]
+) -> list[Letterboxed]:
+    """Each image's view of the (B, S, S, 3) ``canvas`` and how its boxes map back."""
     boxed: list[Letterboxed] = []
     for i, (item, scale) in enumerate(zip(images, scales, strict=True)):
         reduction = item.reduction if isinstance(item, DecodedImage) else 1
@@ -273,4 +309,25 @@ def batch_images(
                 height=height,
             )
         )
-    return canvas.permute(0, 3, 1, 2), boxed
+    return boxed
+
+
+def batch_images(
+    images: Sequence[ModelInput], size: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, list[Letterboxed]]:
+    """Letterbox differently sized images into one uint8 (B, 3, S, S) channels_last batch,
+    on the CPU or, where ``device`` is given, on that device (a GPU resizes there:
+    ``upload_images`` and ``letterbox_uploaded``).
+
+    Each ``Letterboxed.tensor`` is a view of its image in the batch (no copy); its
+    ``scale`` and size refer to the full image, also for a ``DecodedImage`` decoded smaller.
+    """
+    device = device or torch.device("cpu")
+    if device.type != "cpu":
+        return letterbox_uploaded(upload_images(images, device), size)
+    canvas = torch.full((len(images), size, size, 3), PAD_VALUE, dtype=torch.uint8)
+    pixels = [item.image if isinstance(item, DecodedImage) else item for item in images]
+    scales = _LETTERBOX_THREADS.map(
+        _letterbox_job, list(zip(pixels, canvas.unbind(0), strict=True))
+    )
+    return canvas.permute(0, 3, 1, 2), _boxed(images, canvas, scales)

@@ -123,7 +123,8 @@ def finish_shapenet(
     detections = decode(
         out["heatmap"],
         None,
-        box_logits=out["box_logits"],
+        box_logits=out.get("box_logits"),
+        top=out if "top_index" in out else None,
         stride=launched.network.config.stride,
         scales=[b.scale for b in boxed],
         sizes=[(b.width, b.height) for b in boxed],

@@ -172,7 +172,7 @@ def test_box_logits_decode_like_the_distances_they_stand_for() -> None:
     assert lazy.boxes[0].tolist() == pytest.approx(
         [42 - left, 42 - top, 42 + right, 42 + bottom], abs=1e-4
     )
-    with pytest.raises(ValueError, match="box distances or box logits"):
+    with pytest.raises(ValueError, match="box distances, box logits"):
         decode(heat, None, **kwargs)
 
 

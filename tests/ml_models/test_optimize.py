@@ -24,10 +24,10 @@ TINY: dict[str, Any] = {
 }
 
 
-def _trained_looking_network() -> ShapeNet:
+def _trained_looking_network(**config: Any) -> ShapeNet:
     """A tiny network whose BatchNorms hold non-trivial statistics (as after training)."""
     torch.manual_seed(0)
-    network = build_network(NetworkConfig(**TINY))
+    network = build_network(NetworkConfig(**TINY, **config))
     for module in network.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             assert module.running_mean is not None and module.running_var is not None
@@ -49,8 +49,9 @@ def test_precision_auto_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
         resolve_precision(cpu, "int3")
 
 
-def test_folded_network_gives_the_same_outputs() -> None:
-    network = _trained_looking_network()
+@pytest.mark.parametrize("separable", [False, True])
+def test_folded_network_gives_the_same_outputs(separable: bool) -> None:
+    network = _trained_looking_network(separable_head=separable)
     folded = fold_batch_norms(network)
     batch_norms = [m for m in folded.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert not batch_norms  # every norm folded, backbone (traced) and heads alike
@@ -58,15 +59,45 @@ def test_folded_network_gives_the_same_outputs() -> None:
     inputs = torch.randn(3, 3, 96, 96)
     with torch.inference_mode():
         expected, got = network(inputs), folded(inputs)
-    assert set(got) == set(expected) == {"heatmap", "box_logits", "peaks", "scene"}
-    for key, value in expected.items():
-        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-4)
+        dense = network(inputs, dense_boxes=True), folded(inputs, dense_boxes=True)
+    at_peaks = {"top_scores", "top_index", "top_box_logits"}
+    assert set(got) == set(expected) == {"heatmap", "peaks", "scene", *at_peaks}
+    assert set(dense[1]) == set(dense[0]) == {"heatmap", "peaks", "scene", "box_logits"}
+    for key, value in [*expected.items(), ("box_logits", dense[0]["box_logits"])]:
+        got_value = got[key] if key in got else dense[1][key]
+        torch.testing.assert_close(got_value, value, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"separable_head": True, "box_per_class": True}],
+    ids=["dense head, shared regression", "separable head, regression per class"],
+)
+def test_box_logits_at_the_peaks_are_the_dense_ones_there(config: dict[str, Any]) -> None:
+    network = fold_batch_norms(_trained_looking_network(**config))
+    inputs = torch.randn(2, 3, 96, 96)
+    with torch.inference_mode():
+        sparse, dense = network(inputs), network(inputs, dense_boxes=True)
+    scores, index, logits = sparse["top_scores"], sparse["top_index"], sparse["top_box_logits"]
+    assert scores.shape == index.shape == (2, 100) and logits.shape == (2, 100, 4)
+    maps = dense["box_logits"]
+    cells = maps.shape[2] * maps.shape[3]
+    per_class = maps.reshape(2, -1, 4, cells)  # (B, 1 or C, 4, cells)
+    for image in range(2):
+        for rank in (0, 1, 57, 99):  # the strongest peaks and the weakest kept
+            flat = int(index[image, rank])
+            label = flat // cells if per_class.shape[1] > 1 else 0
+            expected = per_class[image, label, :, flat % cells]
+            torch.testing.assert_close(logits[image, rank], expected, rtol=1e-4, atol=1e-5)
+            assert scores[image, rank] == sparse["peaks"].reshape(2, -1)[image, flat]
 
 
 def test_decode_from_network_peaks_equals_decode_from_logits() -> None:
     network = _trained_looking_network()
+    inputs = torch.randn(2, 3, 96, 96)
     with torch.inference_mode():
-        out = network(torch.randn(2, 3, 96, 96))
+        out = network(inputs, dense_boxes=True)
+        at_peaks = network(inputs)
     kwargs: dict[str, Any] = {
         "stride": 4,
         "scales": [1.0, 0.5],
@@ -78,11 +109,14 @@ def test_decode_from_network_peaks_equals_decode_from_logits() -> None:
     from_peaks = decode(None, distances, peaks=out["peaks"], **kwargs)
     # what inference runs: distances computed only at the cells decoding reads
     lazily = decode(None, None, box_logits=out["box_logits"], peaks=out["peaks"], **kwargs)
-    for a, b, c in zip(from_logits, from_peaks, lazily, strict=True):
+    # what inference runs: the network regresses boxes at its strongest peaks only
+    sparse = decode(None, None, top=at_peaks, peaks=at_peaks["peaks"], **kwargs)
+    for a, b, c, d in zip(from_logits, from_peaks, lazily, sparse, strict=True):
         assert len(a.scores) > 0
         assert torch.equal(a.boxes, b.boxes) and torch.equal(a.labels, b.labels)
-        torch.testing.assert_close(c.boxes, a.boxes)
-        assert torch.equal(c.labels, a.labels) and torch.equal(c.scores, a.scores)
+        for other in (c, d):
+            torch.testing.assert_close(other.boxes, a.boxes)
+            assert torch.equal(other.labels, a.labels) and torch.equal(other.scores, a.scores)
 
 
 def test_shipped_models_agree_across_precisions() -> None:

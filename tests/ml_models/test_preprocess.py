@@ -14,12 +14,13 @@ from PIL import Image
 
 from ml_models.inference.preprocess import (
     ImageLoadError,
-    _letterbox_on_device,
     batch_images,
     decode_image,
     letterbox,
+    letterbox_uploaded,
     load_image,
     normalise,
+    upload_images,
 )
 from tests.images import decompression_bomb_png, truncated_jpeg_bytes
 
@@ -240,9 +241,11 @@ def test_letterbox_on_a_device_matches_the_cpu() -> None:
         _marked(2200, 2000),  # over Pillow's memory block: copied through numpy.asarray
     ]
     expected, boxed = batch_images(images, 160)
-    canvas = torch.full((len(images), 160, 160, 3), 114, dtype=torch.uint8)
-    scales = _letterbox_on_device(images, canvas, torch.device("cpu"))
-    assert scales == [b.scale for b in boxed]
-    diff = (canvas.permute(0, 3, 1, 2).int() - expected.int()).abs()
+    uploaded = upload_images(images, torch.device("cpu"))
+    assert [group.members for group in uploaded.groups] == [[0, 2, 4], [1], [3], [5]]
+    got, got_boxed = letterbox_uploaded(uploaded, 160)
+    assert [b.scale for b in got_boxed] == [b.scale for b in boxed]
+    assert [(b.width, b.height) for b in got_boxed] == [(b.width, b.height) for b in boxed]
+    diff = (got.int() - expected.int()).abs()
     assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
-    assert torch.equal(canvas[3], expected[3].permute(1, 2, 0))  # not resized: exact
+    assert torch.equal(got[3], expected[3])  # not resized: exact

@@ -107,7 +107,8 @@ def test_per_class_regression_starts_from_a_shared_one(tmp_path: Path) -> None:
     child.eval()
     inputs = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
-        shared, per_class = parent(inputs)["box_logits"], child(inputs)["box_logits"]
+        shared = parent(inputs, dense_boxes=True)["box_logits"]
+        per_class = child(inputs, dense_boxes=True)["box_logits"]
     assert per_class.shape == (2, 4 * len(OBJECT_CLASSES), 32, 32)
     for cls in range(len(OBJECT_CLASSES)):  # every class's copy predicts the parent's boxes
         torch.testing.assert_close(per_class[:, 4 * cls : 4 * cls + 4], shared)
