@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +23,14 @@ from safetensors.torch import load_file
 from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
-from ml_models.inference.preprocess import ModelInput, batch_images, full_size
+from ml_models.inference.prefetch import prefetched
+from ml_models.inference.preprocess import (
+    ModelInput,
+    UploadedBatch,
+    batch_images,
+    full_size,
+    upload_images,
+)
 from ml_models.inference.runner import (
     NMS_IOU,
     LaunchedBatch,
@@ -34,6 +41,7 @@ from ml_models.inference.runner import (
     prepare_shapenet,
     resolve_precision,
     run_shapenet,
+    side_stream,
 )
 from ml_models.inference.spec import ModelSpec
 
@@ -246,6 +254,7 @@ class _Chunk:
     """One batch of an ``Analyzer.analyze`` call on its way through the pipeline."""
 
     images: list[ModelInput]
+    uploaded: UploadedBatch | None = None
     prepared: PreparedBatch | None = None
     launched: LaunchedBatch | None = None
 
@@ -290,22 +299,39 @@ class Analyzer:
         """Analyse images: upright RGB (``preprocess.load_image``) or decoded for the
         models (``preprocess.decode_image``); boxes in pixels of the full image.
 
-        Batches are pipelined: while the detector's forward pass of one batch is queued
-        on a GPU, the host letterboxes the next and then writes the JSON fields of the
-        last (on a CPU the stages simply run in turn).
+        Batches are pipelined on a GPU: a background thread copies the pixels of batch
+        i+1 over while batch i runs, and batch i-1 is decoded on its own stream and its
+        JSON fields written while the GPU runs batch i (``runner``'s streams). On a CPU
+        the stages simply run in turn.
         """
         chunks = [
             list(images[start : start + self.batch_size])
             for start in range(0, len(images), self.batch_size)
         ]
         results: list[ImageAnalysis] = []
-        current = self._launch(self._prepare(chunks[0])) if chunks else None
-        for i, chunk in enumerate(chunks):
-            following = self._prepare(chunks[i + 1]) if i + 1 < len(chunks) else None
-            output = self._finish(cast("_Chunk", current))
-            current = self._launch(following) if following is not None else None
-            results.extend(self._analyses(chunk, output))
+        running: _Chunk | None = None
+        for chunk in self._uploaded(chunks):
+            launched = self._launch(self._prepare(chunk))
+            if running is not None:
+                results.extend(self._analyses(running.images, self._finish(running)))
+            running = launched
+        if running is not None:
+            results.extend(self._analyses(running.images, self._finish(running)))
         return results
+
+    def _uploaded(self, chunks: list[list[ModelInput]]) -> Iterator[_Chunk]:
+        """The chunks, each with its pixels already copied to the detector's GPU by a
+        background thread, one chunk ahead (elsewhere: the chunks as they are)."""
+        detector = self._detector_model()
+        if detector is None or detector[0].device.type != "cuda":
+            return (_Chunk(chunk) for chunk in chunks)
+        device = detector[0].device
+        stream = side_stream(device, "copy")
+
+        def upload(chunk: list[ModelInput]) -> _Chunk:
+            return _Chunk(chunk, uploaded=upload_images(chunk, device, stream))
+
+        return prefetched(chunks, upload)
 
     def _detector_model(self) -> tuple[LoadedModel, ShapeNet] | None:
         if self.detector is None:
@@ -315,13 +341,16 @@ class Analyzer:
             raise TypeError(f"{self.detector.name}: a detector must be a ShapeNet")
         return model, model.module
 
-    def _prepare(self, images: list[ModelInput]) -> _Chunk:
+    def _prepare(self, chunk: _Chunk) -> _Chunk:
         """The chunk with its detector input letterboxed on the model's device."""
         detector = self._detector_model()
         if detector is None:
-            return _Chunk(images)
+            return chunk
         model, network = detector
-        return _Chunk(images, prepared=prepare_shapenet(network, images, device=model.device))
+        source = chunk.uploaded or chunk.images
+        chunk.prepared = prepare_shapenet(network, source, device=model.device)
+        chunk.uploaded = None
+        return chunk
 
     def _launch(self, chunk: _Chunk) -> _Chunk:
         """The chunk with the detector's forward pass queued."""

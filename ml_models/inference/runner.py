@@ -2,12 +2,16 @@
 
 ``run_shapenet`` does it in one call; its three stages (``prepare_shapenet``,
 ``launch_shapenet``, ``finish_shapenet``) let a caller keep a GPU busy with one batch
-while the host prepares the next.
+while the host prepares the next. On a GPU each stage has its own CUDA stream: pixels
+are copied over on ``side_stream(device, "copy")``, letterboxed and run through the
+network on the caller's stream, and decoded on ``side_stream(device, "decode")``, so
+the copy of batch i+1 and the decoding of batch i-1 overlap the forward pass of batch i.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +19,14 @@ import torch
 
 from ml_models.inference.decode import Detections, decode
 from ml_models.inference.network import ShapeNet
-from ml_models.inference.preprocess import Letterboxed, ModelInput, batch_images, normalise
+from ml_models.inference.preprocess import (
+    Letterboxed,
+    ModelInput,
+    UploadedBatch,
+    batch_images,
+    letterbox_uploaded,
+    normalise,
+)
 
 # Peaks already separate objects; NMS only removes same-class duplicates, and must not
 # remove neighbouring flower petals whose boxes overlap.
@@ -66,6 +77,12 @@ def autocast_for(
     return torch.autocast(device.type, dtype=dtype)
 
 
+@functools.cache
+def side_stream(device: torch.device, purpose: str) -> torch.cuda.Stream:
+    """A CUDA stream of ``device`` kept for one ``purpose`` ("copy", "decode")."""
+    return torch.cuda.Stream(device)
+
+
 @dataclass
 class PreparedBatch:
     """A batch letterboxed and normalised on the network's device, boxes' way back."""
@@ -82,15 +99,25 @@ class LaunchedBatch:
     network: ShapeNet
     boxed: list[Letterboxed]
     out: dict[str, torch.Tensor]
+    # on a GPU: recorded on the launching stream once the forward pass is queued
+    done: torch.cuda.Event | None = None
 
 
 @torch.inference_mode()
 def prepare_shapenet(
-    network: ShapeNet, images: Sequence[ModelInput], *, device: torch.device | None = None
+    network: ShapeNet,
+    images: Sequence[ModelInput] | UploadedBatch,
+    *,
+    device: torch.device | None = None,
 ) -> PreparedBatch:
-    """Letterbox and normalise a batch on the network's device (a GPU resizes there)."""
-    device = device or next(network.parameters()).device
-    batch, boxed = batch_images(images, network.config.input_size, device)
+    """Letterbox and normalise a batch on the network's device (a GPU resizes there),
+    from the images or from their pixels already uploaded there
+    (``preprocess.upload_images``)."""
+    size = network.config.input_size
+    if isinstance(images, UploadedBatch):
+        batch, boxed = letterbox_uploaded(images, size)
+    else:
+        batch, boxed = batch_images(images, size, device or next(network.parameters()).device)
     return PreparedBatch(network=network, boxed=boxed, inputs=normalise(batch))
 
 
@@ -110,7 +137,11 @@ def launch_shapenet(
     inputs = prepared.inputs
     with autocast_for(inputs.device, precision):
         out = (forward or prepared.network)(inputs)
-    return LaunchedBatch(network=prepared.network, boxed=prepared.boxed, out=out)
+    done = None
+    if inputs.device.type == "cuda":
+        done = torch.cuda.Event()
+        done.record(torch.cuda.current_stream(inputs.device))
+    return LaunchedBatch(network=prepared.network, boxed=prepared.boxed, out=out, done=done)
 
 
 @torch.inference_mode()
@@ -118,7 +149,18 @@ def finish_shapenet(
     launched: LaunchedBatch, *, score_threshold: float = 0.05, nms_iou: float = NMS_IOU
 ) -> NetworkOutput:
     """Decode a launched batch: detections in original pixels and scene probabilities,
-    on the CPU (this waits for the forward pass)."""
+    on the CPU (this waits for the forward pass). On a GPU the decoding runs on its own
+    stream, so a batch launched after this one keeps the GPU busy meanwhile."""
+    if launched.done is None:
+        return _decoded(launched, score_threshold, nms_iou)
+    device = launched.out["peaks"].device
+    stream = side_stream(device, "decode")
+    stream.wait_event(launched.done)
+    with torch.cuda.stream(stream):
+        return _decoded(launched, score_threshold, nms_iou)
+
+
+def _decoded(launched: LaunchedBatch, score_threshold: float, nms_iou: float) -> NetworkOutput:
     out, boxed = launched.out, launched.boxed
     detections = decode(
         out["heatmap"],

@@ -118,6 +118,37 @@ def test_per_class_regression_starts_from_a_shared_one(tmp_path: Path) -> None:
     assert torch.isfinite(losses["box"])
 
 
+def test_separable_head_starts_from_a_dense_one(tmp_path: Path) -> None:
+    """Where the parent's 3x3 kernels have rank 1 per input channel, the separable child
+    it seeds computes exactly what the parent does; elsewhere it starts close."""
+    torch.manual_seed(0)
+    config = NetworkConfig(
+        object_classes=list(OBJECT_CLASSES), scene_classes=list(SCENE_CLASSES), **TINY
+    )
+    parent = build_network(config).eval()
+    with torch.no_grad():
+        for layer in (parent.smooth[0][0], parent.heatmap[0][0], parent.regression[0][0]):
+            assert isinstance(layer, torch.nn.Conv2d)
+            outputs, inputs = layer.weight.shape[:2]
+            spatial = torch.randn(1, inputs, 3, 3)
+            layer.weight.copy_(torch.randn(outputs, inputs, 1, 1) * spatial)
+        for norm in parent.modules():
+            if isinstance(norm, torch.nn.BatchNorm2d):
+                assert norm.running_mean is not None
+                norm.running_mean.uniform_(-0.5, 0.5)
+                norm.bias.uniform_(-0.2, 0.2)
+    path = export_weights(parent, tmp_path / "parent.safetensors", half=False)
+    child = build_network(replace(config, separable_head=True))
+    init_weights(child, path, log=lambda _: None)
+    child.eval()
+    assert child.smooth[0][0].groups == child.smooth[0][0].in_channels  # depthwise
+    inputs = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        want, got = parent(inputs, dense_boxes=True), child(inputs, dense_boxes=True)
+    for key in ("heatmap", "box_logits", "scene"):
+        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-4)
+
+
 def test_training_takes_cuda_when_there_is_one(monkeypatch: Any) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert training_device("auto") == torch.device("cpu")
