@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import nms
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
         if heatmap_logits is None:
             raise ValueError("decode needs heatmap logits or their peaks")
         peaks = heatmap_peaks(heatmap_logits)
-    batch, classes, height, width = peaks.shape
+    batch, _, height, width = peaks.shape
     cells_per_map = height * width
     if top is not None:
         scores, flat = top["top_scores"], top["top_index"]
@@ -138,25 +137,21 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
     scale = torch.tensor(scales, dtype=torch.float32, device=boxes_all.device).view(batch, 1, 1)
     limits = torch.tensor(sizes, dtype=torch.float32, device=boxes_all.device).repeat(1, 2)
     boxes_all = torch.minimum((boxes_all / scale).clamp(min=0), limits.view(batch, 1, 4))
-    keep = (
+    valid = (
         (scores >= score_threshold)
         & (boxes_all[..., 2] > boxes_all[..., 0])
         & (boxes_all[..., 3] > boxes_all[..., 1])
     )
-    image = torch.arange(batch, device=scores.device).view(batch, 1).expand_as(scores)[keep]
-    boxes, score, label = boxes_all[keep], scores[keep], labels_all[keep]
-    kept = grouped_nms(boxes, score, image * classes + label, iou_threshold)
-    # score-descending within each image, images in order; one transfer for the batch
-    kept = kept[torch.sort(image[kept], stable=True).indices]
-    counts = torch.bincount(image[kept], minlength=batch).tolist()
+    kept = ranked_nms(boxes_all, labels_all, valid, iou_threshold)
+    # image-major, score-descending within each image; one transfer for the batch
+    counts = kept.sum(dim=1).tolist()
+    found = torch.cat(
+        [boxes_all[kept], scores[kept].unsqueeze(1).float(), labels_all[kept].unsqueeze(1).float()],
+        dim=1,
+    ).cpu()
     return [
-        Detections(boxes=b, scores=s, labels=lab)
-        for b, s, lab in zip(
-            torch.split(boxes[kept].cpu(), counts),
-            torch.split(score[kept].cpu(), counts),
-            torch.split(label[kept].cpu(), counts),
-            strict=True,
-        )
+        Detections(boxes=rows[:, :4], scores=rows[:, 4].to(scores.dtype), labels=rows[:, 5].long())
+        for rows in torch.split(found, counts)
     ]
 
 
@@ -183,20 +178,36 @@ def _gathered_distances(
     return distances_from_logits(dist, stride) if box_logits is not None else dist
 
 
-def grouped_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float
+def ranked_nms(
+    boxes: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor, iou_threshold: float
 ) -> torch.Tensor:
-    """Indices of the boxes NMS keeps within each group, by decreasing score.
+    """Greedy per-class NMS of each image's boxes, already in descending score order:
+    (B, K, 4) boxes, (B, K) labels and the (B, K) ``valid`` ones that take part; returns
+    the (B, K) mask of the boxes kept, exactly what ``torchvision.ops.nms`` keeps of each
+    image's valid boxes of each class (tested).
 
-    One ``nms`` call for a whole batch (groups = image x class): each group is shifted
-    to its own region, in float64 so that thousands of groups cannot blur the overlaps.
-    torchvision's ``batched_nms`` shifts in the boxes' dtype and falls back to one call
-    per group above 4,000 box coordinates on CPU (20,000 on CUDA), i.e. at large batches.
-    Boxes must not be negative (decoding clips them to the image).
+    A box is kept when no kept box ranked above it, of its class, overlaps it by more
+    than ``iou_threshold``. All images and classes are solved at once on (B, K, K)
+    overlap masks: starting from every valid box kept, each round re-applies that rule;
+    after round r the first r ranks are final, and a round that changes nothing means
+    all are (usually after two or three rounds). One ``nms`` call over a whole batch
+    instead grows with the square of the batch's boxes: 120 ms at 512 images on an H200.
     """
-    if boxes.numel() == 0:
-        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
-    span = boxes.max().double() + 1
-    shifted = boxes.double() + (groups.double() * span).unsqueeze(1)
-    kept: torch.Tensor = nms(shifted, scores.double(), iou_threshold)
+    count = boxes.shape[1]
+    area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    top_left = torch.maximum(boxes[:, :, None, :2], boxes[:, None, :, :2])
+    bottom_right = torch.minimum(boxes[:, :, None, 2:], boxes[:, None, :, 2:])
+    sides = (bottom_right - top_left).clamp(min=0)
+    inter = sides[..., 0] * sides[..., 1]
+    iou = inter / (area[:, :, None] + area[:, None, :] - inter)
+    above = torch.ones(count, count, dtype=torch.bool, device=boxes.device).triu(1)
+    # overlaps[b, i, j]: box i, ranked above box j, would suppress it if i is kept
+    overlaps = (iou > iou_threshold) & (labels[:, :, None] == labels[:, None, :]) & above
+    overlaps &= valid[:, :, None]
+    kept = valid
+    for _ in range(count):
+        following = valid & ~(overlaps & kept[:, :, None]).any(dim=1)
+        if torch.equal(following, kept):
+            break
+        kept = following
     return kept

@@ -5,8 +5,8 @@ four-bytes-per-pixel RGB storage into three bytes while holding the GIL: about 0
 a 640x480 image, and threads cannot share it. Since 11.2 Pillow exports its pixel block
 through the Arrow C data interface (``Image.__arrow_c_array__``), a stable ABI: an RGB
 image is a fixed-size list of four uint8 per pixel (R, G, B, padding) pointing at
-Pillow's own memory. ``copy_rgbx`` copies that block with numpy, which releases the GIL,
-so the threads that fill a GPU's pinned batch run side by side.
+Pillow's own memory. ``copy_rgbx`` copies that block with ``ctypes.memmove``, which
+releases the GIL, so the threads that fill a GPU's pinned batch run side by side.
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ def copy_rgbx(image: Image.Image, target: np.ndarray) -> bool:
     start = _pixel_block(schema, array, width * height * 4)
     if start is None:
         return False
-    source = np.ctypeslib.as_array((ctypes.c_uint8 * (width * height * 4)).from_address(start))
-    # the capsules (and with them Pillow's block) live until this function returns
-    np.copyto(target, source.reshape(height, width, 4))
+    # the capsules (and with them Pillow's block) live until this function returns;
+    # ctypes releases the GIL for the copy
+    ctypes.memmove(target.ctypes.data, start, width * height * 4)
     return True
 
 

@@ -24,13 +24,7 @@ from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
 from ml_models.inference.prefetch import prefetched
-from ml_models.inference.preprocess import (
-    ModelInput,
-    UploadedBatch,
-    batch_images,
-    full_size,
-    upload_images,
-)
+from ml_models.inference.preprocess import ModelInput, batch_images, full_size
 from ml_models.inference.runner import (
     NMS_IOU,
     LaunchedBatch,
@@ -254,7 +248,6 @@ class _Chunk:
     """One batch of an ``Analyzer.analyze`` call on its way through the pipeline."""
 
     images: list[ModelInput]
-    uploaded: UploadedBatch | None = None
     prepared: PreparedBatch | None = None
     launched: LaunchedBatch | None = None
 
@@ -299,10 +292,10 @@ class Analyzer:
         """Analyse images: upright RGB (``preprocess.load_image``) or decoded for the
         models (``preprocess.decode_image``); boxes in pixels of the full image.
 
-        Batches are pipelined on a GPU: a background thread copies the pixels of batch
-        i+1 over while batch i runs, and batch i-1 is decoded on its own stream and its
-        JSON fields written while the GPU runs batch i (``runner``'s streams). On a CPU
-        the stages simply run in turn.
+        Batches are pipelined on a GPU: a background thread copies batch i+1 over and
+        letterboxes it while batch i runs, and batch i-1 is decoded and its JSON fields
+        written meanwhile (each on its own stream: ``runner``). On a CPU the stages
+        simply run in turn.
         """
         chunks = [
             list(images[start : start + self.batch_size])
@@ -310,8 +303,8 @@ class Analyzer:
         ]
         results: list[ImageAnalysis] = []
         running: _Chunk | None = None
-        for chunk in self._uploaded(chunks):
-            launched = self._launch(self._prepare(chunk))
+        for chunk in self._prepared(chunks):
+            launched = self._launch(chunk)
             if running is not None:
                 results.extend(self._analyses(running.images, self._finish(running)))
             running = launched
@@ -319,19 +312,23 @@ class Analyzer:
             results.extend(self._analyses(running.images, self._finish(running)))
         return results
 
-    def _uploaded(self, chunks: list[list[ModelInput]]) -> Iterator[_Chunk]:
-        """The chunks, each with its pixels already copied to the detector's GPU by a
-        background thread, one chunk ahead (elsewhere: the chunks as they are)."""
+    def _prepared(self, chunks: list[list[ModelInput]]) -> Iterator[_Chunk]:
+        """The chunks with their detector input letterboxed on the model's device: on a
+        GPU by a background thread on its own stream, one chunk ahead."""
         detector = self._detector_model()
-        if detector is None or detector[0].device.type != "cuda":
+        if detector is None:
             return (_Chunk(chunk) for chunk in chunks)
-        device = detector[0].device
-        stream = side_stream(device, "copy")
+        model, network = detector
+        device = model.device
+        stream = side_stream(device, "prepare") if device.type == "cuda" else None
 
-        def upload(chunk: list[ModelInput]) -> _Chunk:
-            return _Chunk(chunk, uploaded=upload_images(chunk, device, stream))
+        def prepare(chunk: list[ModelInput]) -> _Chunk:
+            prepared = prepare_shapenet(network, chunk, device=device, stream=stream)
+            return _Chunk(chunk, prepared=prepared)
 
-        return prefetched(chunks, upload)
+        if stream is None:
+            return (prepare(chunk) for chunk in chunks)
+        return prefetched(chunks, prepare)
 
     def _detector_model(self) -> tuple[LoadedModel, ShapeNet] | None:
         if self.detector is None:
@@ -340,17 +337,6 @@ class Analyzer:
         if not isinstance(model.module, ShapeNet):
             raise TypeError(f"{self.detector.name}: a detector must be a ShapeNet")
         return model, model.module
-
-    def _prepare(self, chunk: _Chunk) -> _Chunk:
-        """The chunk with its detector input letterboxed on the model's device."""
-        detector = self._detector_model()
-        if detector is None:
-            return chunk
-        model, network = detector
-        source = chunk.uploaded or chunk.images
-        chunk.prepared = prepare_shapenet(network, source, device=model.device)
-        chunk.uploaded = None
-        return chunk
 
     def _launch(self, chunk: _Chunk) -> _Chunk:
         """The chunk with the detector's forward pass queued."""

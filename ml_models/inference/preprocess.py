@@ -8,7 +8,7 @@ batch of differently sized images becomes one tensor and boxes map back with one
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import io
 import math
 import os
@@ -188,13 +188,13 @@ def _letterbox_job(job: tuple[Image.Image, torch.Tensor]) -> float:
         return _letterbox_into(to_rgb(image), canvas)
 
 
-def _copy_job(job: tuple[Image.Image, np.ndarray]) -> None:
-    """Copy an image's pixels into its (H, W, 4) slot of a pinned block (the fourth
+def _copy_jobs(jobs: list[tuple[Image.Image, np.ndarray]]) -> None:
+    """Copy images' pixels into their (H, W, 4) slots of a pinned block (the fourth
     channel is padding): straight from Pillow's memory where it can, GIL-free."""
-    image, target = job
-    rgb = to_rgb(image)
-    if not copy_rgbx(rgb, target):
-        target[..., :3] = np.asarray(rgb)
+    for image, target in jobs:
+        rgb = to_rgb(image)
+        if not copy_rgbx(rgb, target):
+            target[..., :3] = np.asarray(rgb)
 
 
 def _fitted(width: int, height: int, size: int) -> tuple[float, int, int]:
@@ -204,36 +204,25 @@ def _fitted(width: int, height: int, size: int) -> tuple[float, int, int]:
 
 
 @dataclass
-class _Group:
-    """Same-sized images of a batch, side by side in one uint8 (N, H, W, 4) block."""
-
-    members: list[int]  # their places in the batch
-    block: torch.Tensor
-
-
-@dataclass
 class UploadedBatch:
-    """A batch's pixels copied to a device (``upload_images``), not yet letterboxed."""
+    """A batch's pixels copied to a device (``upload_images``), not yet letterboxed:
+    each group of same-sized images as one uint8 (N, H, W, 4) block, and their places
+    in the batch."""
 
     items: list[ModelInput]
-    groups: list[_Group]
-    # recorded on the stream that copied the pixels (CUDA); letterboxing waits for it
-    ready: torch.cuda.Event | None = None
+    groups: list[tuple[list[int], torch.Tensor]]
 
 
-def upload_images(
-    images: Sequence[ModelInput], device: torch.device, stream: torch.cuda.Stream | None = None
-) -> UploadedBatch:
+def upload_images(images: Sequence[ModelInput], device: torch.device) -> UploadedBatch:
     """Copy a batch's pixels to ``device`` (a GPU), unresized: each group of same-sized
     images goes over as one pinned uint8 block, four bytes per pixel as Pillow keeps them
-    (``pixels.copy_rgbx``, on the copy threads). On CUDA the copies are queued on
-    ``stream`` (default: the current one) and return at once, so a background thread can
-    upload the next batch while the GPU runs this one (``predictor.Analyzer.analyze``).
+    (``pixels.copy_rgbx``). The copy threads each take an equal share of the images (one
+    task per thread: a task per image cost more in thread hand-offs than the copy). On
+    CUDA the transfers are queued on the current stream and return at once.
     """
     items = list(images)
     pixels = [item.image if isinstance(item, DecodedImage) else item for item in items]
     on_cuda = device.type == "cuda"
-    stream = stream or (torch.cuda.current_stream(device) if on_cuda else None)
     members_of: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(pixels):
         members_of.setdefault(image.size, []).append(i)
@@ -241,22 +230,38 @@ def upload_images(
     for (width, height), members in members_of.items():
         host = torch.empty((len(members), height, width, 4), dtype=torch.uint8, pin_memory=on_cuda)
         targets = host.numpy()
-        _COPY_THREADS.map(_copy_job, [(pixels[i], targets[j]) for j, i in enumerate(members)])
-        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-            groups.append(_Group(members, host.to(device, non_blocking=on_cuda)))
-    ready = None
-    if stream is not None:
-        ready = torch.cuda.Event()
-        ready.record(stream)
-    return UploadedBatch(items=items, groups=groups, ready=ready)
+        jobs = [(pixels[i], targets[j]) for j, i in enumerate(members)]
+        shares = min(len(jobs), _COPY_THREADS.workers)
+        _COPY_THREADS.map(_copy_jobs, [jobs[k::shares] for k in range(shares)])
+        groups.append((members, host.to(device, non_blocking=on_cuda)))
+    return UploadedBatch(items=items, groups=groups)
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_weights(source: int, target: int, device: torch.device) -> torch.Tensor:
+    """(source, target) weights of the antialiased bilinear resize along one axis, read
+    off by resizing the identity (so they are torch's own), in half precision on CUDA."""
+    identity = torch.eye(source, dtype=torch.float64).view(1, 1, source, source)
+    weights = F.interpolate(
+        identity, size=(source, target), mode="bilinear", align_corners=False, antialias=True
+    )[0, 0]
+    return weights.to(device, torch.float16 if device.type == "cuda" else torch.float32)
 
 
 def _resize_block(block: torch.Tensor, new_h: int, new_w: int) -> torch.Tensor:
     """uint8 (N, 3, H, W) images resized with the CPU path's antialiased bilinear filter,
-    rounded back to uint8 (within one level of the CPU's pixels, tested)."""
-    resized = F.interpolate(
-        block.float(), size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True
-    )
+    rounded back to uint8 (within one level of the CPU's pixels, tested).
+
+    The filter is separable, so it runs as two matrix products over all images at once,
+    in fp16 on a GPU (pixel values are exact there; the weights carry 11 bits): 2.9 ms
+    for 512 images of 640x480 on an H200, against 8.3 ms for ``F.interpolate``.
+    """
+    count, channels, height, width = block.shape
+    dtype = torch.float16 if block.device.type == "cuda" else torch.float32
+    planes = block.to(dtype, memory_format=torch.contiguous_format)
+    across = planes.view(-1, width) @ _resize_weights(width, new_w, block.device)
+    down = _resize_weights(height, new_h, block.device).T @ across.view(-1, height, new_w)
+    resized = down.view(count, channels, new_h, new_w)
     return resized.round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -264,24 +269,18 @@ def letterbox_uploaded(
     uploaded: UploadedBatch, size: int
 ) -> tuple[torch.Tensor, list[Letterboxed]]:
     """``batch_images`` of an uploaded batch, on its device: each group is resized there
-    (on the current stream, once the upload is done) into its rows of the batch."""
-    device = uploaded.groups[0].block.device if uploaded.groups else torch.device("cpu")
-    current = torch.cuda.current_stream(device) if uploaded.ready is not None else None
-    if current is not None and uploaded.ready is not None:
-        current.wait_event(uploaded.ready)
+    into its rows of the batch (on the current stream, behind the upload)."""
+    device = uploaded.groups[0][1].device if uploaded.groups else torch.device("cpu")
     canvas = torch.full(
         (len(uploaded.items), size, size, 3), PAD_VALUE, dtype=torch.uint8, device=device
     )
     scales = [0.0] * len(uploaded.items)
-    for group in uploaded.groups:
-        if current is not None:  # the copy stream must not reuse it before this stream
-            group.block.record_stream(current)  # is done with it
-        _, height, width, _ = group.block.shape
+    for members, pixels in uploaded.groups:
+        _, height, width, _ = pixels.shape
         scale, new_w, new_h = _fitted(width, height, size)
-        block = group.block.permute(0, 3, 1, 2)[:, :3]
+        block = pixels.permute(0, 3, 1, 2)[:, :3]
         if (new_w, new_h) != (width, height):
             block = _resize_block(block, new_h, new_w)
-        members = group.members
         rows: slice | torch.Tensor = (
             slice(members[0], members[-1] + 1)
             if members == list(range(members[0], members[-1] + 1))

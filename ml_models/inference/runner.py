@@ -2,10 +2,10 @@
 
 ``run_shapenet`` does it in one call; its three stages (``prepare_shapenet``,
 ``launch_shapenet``, ``finish_shapenet``) let a caller keep a GPU busy with one batch
-while the host prepares the next. On a GPU each stage has its own CUDA stream: pixels
-are copied over on ``side_stream(device, "copy")``, letterboxed and run through the
-network on the caller's stream, and decoded on ``side_stream(device, "decode")``, so
-the copy of batch i+1 and the decoding of batch i-1 overlap the forward pass of batch i.
+while the host prepares the next. On a GPU each stage can have its own CUDA stream:
+pixels copied over and letterboxed on ``side_stream(device, "prepare")``, the network
+run on the caller's stream, and the outputs decoded on ``side_stream(device, "decode")``,
+so that preparing batch i+1 and decoding batch i-1 overlap the forward pass of batch i.
 """
 
 from __future__ import annotations
@@ -19,14 +19,7 @@ import torch
 
 from ml_models.inference.decode import Detections, decode
 from ml_models.inference.network import ShapeNet
-from ml_models.inference.preprocess import (
-    Letterboxed,
-    ModelInput,
-    UploadedBatch,
-    batch_images,
-    letterbox_uploaded,
-    normalise,
-)
+from ml_models.inference.preprocess import Letterboxed, ModelInput, batch_images, normalise
 
 # Peaks already separate objects; NMS only removes same-class duplicates, and must not
 # remove neighbouring flower petals whose boxes overlap.
@@ -79,7 +72,7 @@ def autocast_for(
 
 @functools.cache
 def side_stream(device: torch.device, purpose: str) -> torch.cuda.Stream:
-    """A CUDA stream of ``device`` kept for one ``purpose`` ("copy", "decode")."""
+    """A CUDA stream of ``device`` kept for one ``purpose`` ("prepare", "decode")."""
     return torch.cuda.Stream(device)
 
 
@@ -90,6 +83,8 @@ class PreparedBatch:
     network: ShapeNet
     boxed: list[Letterboxed]
     inputs: torch.Tensor
+    # prepared on a side stream: recorded there once the inputs are ready
+    ready: torch.cuda.Event | None = None
 
 
 @dataclass
@@ -106,19 +101,24 @@ class LaunchedBatch:
 @torch.inference_mode()
 def prepare_shapenet(
     network: ShapeNet,
-    images: Sequence[ModelInput] | UploadedBatch,
+    images: Sequence[ModelInput],
     *,
     device: torch.device | None = None,
+    stream: torch.cuda.Stream | None = None,
 ) -> PreparedBatch:
     """Letterbox and normalise a batch on the network's device (a GPU resizes there),
-    from the images or from their pixels already uploaded there
-    (``preprocess.upload_images``)."""
-    size = network.config.input_size
-    if isinstance(images, UploadedBatch):
-        batch, boxed = letterbox_uploaded(images, size)
-    else:
-        batch, boxed = batch_images(images, size, device or next(network.parameters()).device)
-    return PreparedBatch(network=network, boxed=boxed, inputs=normalise(batch))
+    on ``stream`` where one is given (a CUDA side stream: ``launch_shapenet`` then makes
+    its own stream wait until the inputs are ready)."""
+    device = device or next(network.parameters()).device
+    if stream is None:
+        batch, boxed = batch_images(images, network.config.input_size, device)
+        return PreparedBatch(network=network, boxed=boxed, inputs=normalise(batch))
+    with torch.cuda.stream(stream):
+        batch, boxed = batch_images(images, network.config.input_size, device)
+        inputs = normalise(batch)
+        ready = torch.cuda.Event()
+        ready.record(stream)
+    return PreparedBatch(network=network, boxed=boxed, inputs=inputs, ready=ready)
 
 
 @torch.inference_mode()
@@ -135,6 +135,10 @@ def launch_shapenet(
     ``network(inputs)`` (a compiled version of the same network).
     """
     inputs = prepared.inputs
+    if prepared.ready is not None:  # prepared on a side stream
+        current = torch.cuda.current_stream(inputs.device)
+        current.wait_event(prepared.ready)
+        inputs.record_stream(current)  # not reused by the side stream before this runs
     with autocast_for(inputs.device, precision):
         out = (forward or prepared.network)(inputs)
     done = None

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torchvision.ops import nms
 
 from ml_models.inference.decode import (
     cell_centres,
     decode,
     distances_from_logits,
-    grouped_nms,
     heatmap_peaks,
     max_filter_3x3,
+    ranked_nms,
 )
 from ml_models.training.data import encode_targets
 
@@ -204,13 +205,31 @@ def test_a_batch_decodes_as_its_images_would_alone() -> None:
     assert sum(len(d.scores) for d in together) > 20
 
 
-def test_grouped_nms_suppresses_within_a_group_only() -> None:
-    box = [100.0, 100.0, 140.0, 130.0]
-    near = [101.0, 100.0, 141.0, 130.0]  # IoU 0.95 with box
-    boxes = torch.tensor([box, near, near, box])
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
-    # thousands of groups (a large batch times the classes) must not blur the overlaps
-    groups = torch.tensor([4999, 4999, 5000, 4998])
-    assert grouped_nms(boxes, scores, groups, 0.7).tolist() == [0, 2, 3]
-    assert grouped_nms(boxes, scores, torch.zeros(4, dtype=torch.int64), 0.7).tolist() == [0]
-    assert grouped_nms(boxes[:0], scores[:0], groups[:0], 0.7).tolist() == []
+def test_ranked_nms_keeps_what_torchvision_keeps_per_image_and_class() -> None:
+    """Greedy NMS of a whole batch at once equals torchvision's ``nms`` run on each
+    image's valid boxes of each class, in score order: crowded boxes, chains of
+    suppression (a box suppressed only by one that is itself suppressed) and invalid
+    boxes that must neither be kept nor suppress."""
+    generator = torch.Generator().manual_seed(3)
+    batch, count = 6, 60
+    corners = torch.rand(batch, count, 2, generator=generator) * 60
+    sizes = torch.rand(batch, count, 2, generator=generator) * 30 + 2
+    boxes = torch.cat([corners, corners + sizes], dim=2)
+    # a chain in image 0: each box overlaps the next by IoU 0.54, the one after by 0.25
+    boxes[0, :5] = torch.tensor([[3.0 * i, 0, 3 * i + 10, 10] for i in range(5)])
+    labels = torch.randint(0, 3, (batch, count), generator=generator)
+    labels[0, :5] = 0  # 1 goes, so 2 stays although 1 overlaps it; 3 goes, 4 stays
+    valid = torch.rand(batch, count, generator=generator) > 0.2
+    valid[0, :5] = True
+    valid[5] = False  # an image with nothing
+    kept = ranked_nms(boxes, labels, valid, 0.5)
+    scores = torch.linspace(1.0, 0.1, count)  # rank order
+    for image in range(batch):
+        expected = torch.zeros(count, dtype=torch.bool)
+        for label in range(3):
+            members = torch.nonzero(valid[image] & (labels[image] == label)).flatten()
+            if len(members):
+                expected[members[nms(boxes[image, members], scores[members], 0.5)]] = True
+        assert torch.equal(kept[image], expected), image
+    assert kept[0, :5].tolist() == [True, False, True, False, True]
+    assert not kept[5].any() and 0 < int(kept.sum()) < int(valid.sum())
