@@ -114,6 +114,7 @@ def model_train(
     command: str = "",
     init_from: Path | None = None,
     box_per_class: bool = False,
+    separable_head: bool = False,
     lr: float | None = None,
 ) -> list[ModelVersion]:
     """Train the shared-backbone network and register what it learned.
@@ -121,7 +122,8 @@ def model_train(
     ``kind`` "joint" (synthetic data only) registers a detector and a scene version that
     share one weights file; "detector" trains on synthetic data or a COCO file; "scene"
     on synthetic data or class folders. ``init_from`` fine-tunes from a weights file
-    (the shipped one, say): every tensor whose shape fits is taken from it.
+    (the shipped one, say): every tensor whose shape fits is taken from it, and a dense
+    parent's head seeds a ``separable_head`` one.
     """
     from ml_models.training.data import LabelledImage
     from ml_models.training.datasets import load_class_folders, load_coco
@@ -156,7 +158,7 @@ def model_train(
         max_minutes=max_minutes,
         val_every=val_every,
         val_size=val_size if items is None else 0,
-        network={**network, "box_per_class": box_per_class},
+        network={**network, "box_per_class": box_per_class, "separable_head": separable_head},
         command=command,
         init_from=str(init_from) if init_from else "",
         lr=lr or TrainConfig.lr,

@@ -206,6 +206,7 @@ def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -
         "--init-from",  # fine-tune from the shipped weights: what fits is taken
         str(DEFAULT_CARD.with_suffix(".safetensors")),
         "--box-per-class",
+        "--separable-head",
         "--no-progress",
     )
     assert error is None, error
@@ -215,4 +216,5 @@ def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -
     card = json.loads((tmp_path / "weights" / "user-det.json").read_text())
     assert card["training"]["steps"] == 2 and card["training"]["data"] == str(coco)
     assert card["network"]["box_per_class"] is True
+    assert card["network"]["separable_head"] is True
     assert card["training"]["config"]["init_from"].endswith(".safetensors")

@@ -1,4 +1,4 @@
-"""The migrations that make a newer shipped network the default (0004 to 0006)."""
+"""The migrations that make a newer shipped network the default (0004 to 0007)."""
 
 from __future__ import annotations
 

@@ -52,6 +52,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--box-per-class", action="store_true", help="one box regression per object class"
         )
+        parser.add_argument(
+            "--separable-head",
+            action="store_true",
+            help="depthwise-separable stride-4 layers, as the shipped shapenet-v5 has",
+        )
         parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -76,6 +81,7 @@ class Command(BaseCommand):
             progress=not options["no_progress"],
             init_from=options["init_from"],
             box_per_class=options["box_per_class"],
+            separable_head=options["separable_head"],
             lr=options["lr"],
             command="python manage.py " + shlex.join(sys.argv[1:]),
         )
