@@ -87,7 +87,7 @@ def _at_cells(layers: nn.Sequential, features: torch.Tensor, cells: torch.Tensor
     patches = patches.reshape(-1, 3, 3, channels).permute(0, 3, 1, 2)
     first = cast("nn.Sequential", layers[0])
     conv = cast("nn.Conv2d", first[0])
-    column = F.conv2d(patches, conv.weight, conv.bias, groups=conv.groups)
+    column = F.conv2d(patches, conv.weight, conv.bias, groups=conv.groups)  # pylint: disable=not-callable
     for layer in [*list(first)[1:], *list(layers)[1:]]:
         column = layer(column)
     return column.reshape(batch, cells.shape[1], -1)

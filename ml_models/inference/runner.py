@@ -11,7 +11,6 @@ so that preparing batch i+1 and decoding batch i-1 overlap the forward pass of b
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,10 +69,15 @@ def autocast_for(
     return torch.autocast(device.type, dtype=dtype)
 
 
-@functools.cache
+_SIDE_STREAMS: dict[tuple[torch.device, str], torch.cuda.Stream] = {}
+
+
 def side_stream(device: torch.device, purpose: str) -> torch.cuda.Stream:
     """A CUDA stream of ``device`` kept for one ``purpose`` ("prepare", "decode")."""
-    return torch.cuda.Stream(device)
+    key = (device, purpose)
+    if key not in _SIDE_STREAMS:
+        _SIDE_STREAMS[key] = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
+    return _SIDE_STREAMS[key]
 
 
 @dataclass
@@ -116,7 +120,7 @@ def prepare_shapenet(
     with torch.cuda.stream(stream):
         batch, boxed = batch_images(images, network.config.input_size, device)
         inputs = normalise(batch)
-        ready = torch.cuda.Event()
+        ready = torch.cuda.Event()  # type: ignore[no-untyped-call]
         ready.record(stream)
     return PreparedBatch(network=network, boxed=boxed, inputs=inputs, ready=ready)
 
@@ -143,7 +147,7 @@ def launch_shapenet(
         out = (forward or prepared.network)(inputs)
     done = None
     if inputs.device.type == "cuda":
-        done = torch.cuda.Event()
+        done = torch.cuda.Event()  # type: ignore[no-untyped-call]
         done.record(torch.cuda.current_stream(inputs.device))
     return LaunchedBatch(network=prepared.network, boxed=prepared.boxed, out=out, done=done)
 

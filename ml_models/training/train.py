@@ -299,7 +299,7 @@ def _separable_from_dense(
         if depthwise.shape != (inputs, 1, 3, 3) or pointwise.shape != (outputs, inputs, 1, 1):
             continue
         kernels = dense.permute(1, 0, 2, 3).reshape(inputs, outputs, 9)
-        left, values, right = torch.linalg.svd(kernels, full_matrices=False)
+        left, values, right = torch.linalg.svd(kernels, full_matrices=False)  # pylint: disable=not-callable
         root = values[:, 0].sqrt()
         taken[f"{prefix}0.weight"] = (right[:, 0, :] * root[:, None]).reshape(inputs, 1, 3, 3)
         taken[f"{prefix}1.weight"] = (left[:, :, 0] * root[:, None]).T.reshape(

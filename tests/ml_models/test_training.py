@@ -120,18 +120,19 @@ def test_per_class_regression_starts_from_a_shared_one(tmp_path: Path) -> None:
 
 def test_separable_head_starts_from_a_dense_one(tmp_path: Path) -> None:
     """Where the parent's 3x3 kernels have rank 1 per input channel, the separable child
-    it seeds computes exactly what the parent does; elsewhere it starts close."""
+    it seeds computes exactly what the parent does."""
     torch.manual_seed(0)
     config = NetworkConfig(
         object_classes=list(OBJECT_CLASSES), scene_classes=list(SCENE_CLASSES), **TINY
     )
     parent = build_network(config).eval()
     with torch.no_grad():
-        for layer in (parent.smooth[0][0], parent.heatmap[0][0], parent.regression[0][0]):
+        for name in ("smooth.0.0", "heatmap.0.0", "regression.0.0"):
+            layer = parent.get_submodule(name)
             assert isinstance(layer, torch.nn.Conv2d)
-            outputs, inputs = layer.weight.shape[:2]
-            spatial = torch.randn(1, inputs, 3, 3)
-            layer.weight.copy_(torch.randn(outputs, inputs, 1, 1) * spatial)
+            out_channels, in_channels = layer.weight.shape[:2]
+            spatial = torch.randn(1, in_channels, 3, 3)
+            layer.weight.copy_(torch.randn(out_channels, in_channels, 1, 1) * spatial)
         for norm in parent.modules():
             if isinstance(norm, torch.nn.BatchNorm2d):
                 assert norm.running_mean is not None
@@ -141,7 +142,9 @@ def test_separable_head_starts_from_a_dense_one(tmp_path: Path) -> None:
     child = build_network(replace(config, separable_head=True))
     init_weights(child, path, log=lambda _: None)
     child.eval()
-    assert child.smooth[0][0].groups == child.smooth[0][0].in_channels  # depthwise
+    depthwise = child.get_submodule("smooth.0.0")
+    assert isinstance(depthwise, torch.nn.Conv2d)
+    assert depthwise.groups == depthwise.in_channels
     inputs = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         want, got = parent(inputs, dense_boxes=True), child(inputs, dense_boxes=True)
