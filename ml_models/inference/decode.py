@@ -190,8 +190,10 @@ def ranked_nms(
     than ``iou_threshold``. All images and classes are solved at once on (B, K, K)
     overlap masks: starting from every valid box kept, each round re-applies that rule;
     after round r the first r ranks are final, and a round that changes nothing means
-    all are (usually after two or three rounds). One ``nms`` call over a whole batch
-    instead grows with the square of the batch's boxes: 120 ms at 512 images on an H200.
+    all are (on generated scenes, batches of 8: two rounds at the serving threshold,
+    two to four at ``evaluate``'s). One ``nms`` call over a whole batch instead grows
+    with the square of the batch's boxes: decoding 512 images took 119.5 ms that way on
+    an H200, and 6.3 ms this way.
     """
     count = boxes.shape[1]
     area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
