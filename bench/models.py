@@ -35,12 +35,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # pylint: disable=wrong-import-position
 
-from ml_models.inference.decode import decode
 from ml_models.inference.host import configure_host
 from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import Analyzer, ModelRegistry, select_device
 from ml_models.inference.preprocess import batch_images, decode_image, load_image, normalise
-from ml_models.inference.runner import PRECISIONS, autocast_for
+from ml_models.inference.runner import PRECISIONS, LaunchedBatch, autocast_for, finish_shapenet
 from ml_models.inference.spec import card_specs
 from ml_models.training.synthetic import SceneGenerator
 
@@ -106,16 +105,7 @@ def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
         if device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        decode(
-            out["heatmap"],
-            None,
-            box_logits=out.get("box_logits"),
-            top=out if "top_index" in out else None,
-            stride=network.config.stride,
-            scales=[b.scale for b in boxed],
-            sizes=[(b.width, b.height) for b in boxed],
-            peaks=out["peaks"],
-        )
+        finish_shapenet(LaunchedBatch(network=network, boxed=boxed, out=out))
         t3 = time.perf_counter()
         if calls >= 0:
             for i, seconds in enumerate((t1 - t0, t2 - t1, t3 - t2)):
