@@ -148,8 +148,10 @@ def test_separable_head_starts_from_a_dense_one(tmp_path: Path) -> None:
     inputs = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         want, got = parent(inputs, dense_boxes=True), child(inputs, dense_boxes=True)
+    # fp32 rounding differs between the two factorisations, and by CPU: 1.1e-4 was seen
+    # on one machine with AVX-512; a wrong seed would be off by the values themselves
     for key in ("heatmap", "box_logits", "scene"):
-        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(got[key], want[key], rtol=1e-3, atol=1e-3)
 
 
 def test_training_takes_cuda_when_there_is_one(monkeypatch: Any) -> None:
