@@ -5,8 +5,9 @@
 For batch sizes 1, 8 and 32 of 640x480 images it prints images/s of the full system
 (letterbox preprocessing, one shared-backbone forward pass for both heads, decoding,
 NMS and SPEC.md JSON fields, exactly what ``manage.py analyze`` runs, over a stream of
-four batches), of the bare backbone forward pass at the same batch size and dtype, and
-of the bare network forward (backbone + neck + both heads, no pre- or post-processing),
+four batches), of the bare backbone forward pass at the same batch size, dtype and
+input (the letterboxed canvas the full system feeds the network), and of the bare
+network forward (backbone + neck + both heads, no pre- or post-processing),
 with the full system's ratio to each. It runs in the precision the worker would use
 (``--precision auto``: bf16 on CUDA and on CPUs with native bf16, else fp32); on CUDA
 it also tries larger batches and reports the best.
@@ -38,8 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml_models.inference.host import configure_host
 from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import Analyzer, ModelRegistry, select_device
-from ml_models.inference.preprocess import batch_images, decode_image, load_image, normalise
-from ml_models.inference.runner import PRECISIONS, LaunchedBatch, autocast_for, finish_shapenet
+from ml_models.inference.preprocess import decode_image, load_image
+from ml_models.inference.runner import (
+    PRECISIONS,
+    LaunchedBatch,
+    autocast_for,
+    finish_shapenet,
+    prepare_shapenet,
+)
 from ml_models.inference.spec import card_specs
 from ml_models.training.synthetic import SceneGenerator
 
@@ -97,15 +104,14 @@ def _phases(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     calls, started = -1, time.perf_counter()  # the first round is a warm-up
     while calls < 3 or time.perf_counter() - started < min_seconds:
         t0 = time.perf_counter()
-        batch, boxed = batch_images(images, network.config.input_size, device)
-        inputs = normalise(batch)
+        prepared = prepare_shapenet(network, images, device=device, tight=forward is network)
         t1 = time.perf_counter()
         with autocast_for(device, precision):
-            out = forward(inputs)
+            out = forward(prepared.inputs)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        finish_shapenet(LaunchedBatch(network=network, boxed=boxed, out=out))
+        finish_shapenet(LaunchedBatch(network=network, boxed=prepared.boxed, out=out))
         t3 = time.perf_counter()
         if calls >= 0:
             for i, seconds in enumerate((t1 - t0, t2 - t1, t3 - t2)):
@@ -185,9 +191,11 @@ def main() -> None:
     generator = SceneGenerator(seed=2024, min_side=480, max_side=480)
     pool = [generator.sample(i).image.resize((640, 480)) for i in range(8)]
     mode = "torch.compile" if args.compile else "eager, BatchNorms folded"
+    canvas = prepare_shapenet(network, pool[:1], device=device, tight=forward is network).inputs
     print(
         f"# {args.card.name}  device={device}  threads={threads}  dtype={precision}  "
-        f"input={size}  {mode}  heap pad={args.heap_pad_mb} MB"
+        f"input={size} (canvas {canvas.shape[3]}x{canvas.shape[2]})  {mode}  "
+        f"heap pad={args.heap_pad_mb} MB"
     )
     print(
         f"# cpu: {platform.processor() or platform.machine()}  cores={os.cpu_count()}  "
@@ -207,9 +215,9 @@ def main() -> None:
         images = [pool[i % len(pool)] for i in range(batch)]
         stream = [pool[i % len(pool)] for i in range(STREAM_BATCHES * batch)]
         analyzer.batch_size = batch
-        tensor = torch.randn(batch, 3, size, size, device=device).contiguous(
-            memory_format=torch.channels_last
-        )
+        # the bare passes take the very input the full path feeds the network: its
+        # letterboxed canvas (384x288 for these 640x480 images, 384x384 when compiled)
+        tensor = prepare_shapenet(network, images, device=device, tight=forward is network).inputs
         rounds = _interleaved(
             [
                 functools.partial(analyzer.analyze, stream),

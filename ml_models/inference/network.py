@@ -116,6 +116,8 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
             raise ValueError(
                 f"backbone's first feature has stride {reductions[0]}, not {config.stride}"
             )
+        # an input side divisible by the deepest stride keeps every level's grid aligned
+        self.canvas_multiple = max(reductions)
         neck = config.neck_channels
         self.lateral = nn.ModuleList([nn.Conv2d(c, neck, 1) for c in chans])
         fine = _separable_bn if config.separable_head else _conv_bn  # the stride-4 layers

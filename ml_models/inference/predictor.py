@@ -24,7 +24,7 @@ from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
 from ml_models.inference.prefetch import prefetched
-from ml_models.inference.preprocess import ModelInput, batch_images, full_size
+from ml_models.inference.preprocess import ModelInput, batch_images, full_size, image_canvas
 from ml_models.inference.runner import (
     NMS_IOU,
     LaunchedBatch,
@@ -247,6 +247,7 @@ def batch_scenes(probs: torch.Tensor, classes: Sequence[str]) -> list[dict[str, 
 class _Chunk:
     """One batch of an ``Analyzer.analyze`` call on its way through the pipeline."""
 
+    indices: list[int]  # the images' places in the call
     images: list[ModelInput]
     prepared: PreparedBatch | None = None
     launched: LaunchedBatch | None = None
@@ -292,39 +293,66 @@ class Analyzer:
         """Analyse images: upright RGB (``preprocess.load_image``) or decoded for the
         models (``preprocess.decode_image``); boxes in pixels of the full image.
 
+        Images are batched with others that letterbox to the same canvas (each image's
+        own ``preprocess.canvas_shape``: 384x288 for a 640x480 photo), so no image pays
+        for another's padding and an image's answer never depends on what it came with.
         Batches are pipelined on a GPU: a background thread copies batch i+1 over and
         letterboxes it while batch i runs, and batch i-1 is decoded and its JSON fields
         written meanwhile (each on its own stream: ``runner``). On a CPU the stages
         simply run in turn.
         """
-        chunks = [
-            list(images[start : start + self.batch_size])
-            for start in range(0, len(images), self.batch_size)
-        ]
-        results: list[ImageAnalysis] = []
+        results: list[ImageAnalysis | None] = [None] * len(images)
         running: _Chunk | None = None
-        for chunk in self._prepared(chunks):
+        for chunk in self._prepared(self._chunks(images)):
             launched = self._launch(chunk)
             if running is not None:
-                results.extend(self._analyses(running.images, self._finish(running)))
+                self._store(results, running)
             running = launched
         if running is not None:
-            results.extend(self._analyses(running.images, self._finish(running)))
-        return results
+            self._store(results, running)
+        return [result for result in results if result is not None]
 
-    def _prepared(self, chunks: list[list[ModelInput]]) -> Iterator[_Chunk]:
+    def _chunks(self, images: Sequence[ModelInput]) -> list[_Chunk]:
+        """Batches of at most ``batch_size`` images that share their canvas shapes."""
+        rules = []  # (input side, multiple) of each ShapeNet that letterboxes tightly
+        for spec in (self.detector, self.scene):
+            model = self.registry.get(spec) if spec is not None else None
+            if model is not None and isinstance(model.module, ShapeNet) and model.forward is None:
+                rules.append((model.module.config.input_size, model.module.canvas_multiple))
+        groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
+        for index, image in enumerate(images):
+            key = tuple(image_canvas(image, size, multiple) for size, multiple in rules)
+            groups.setdefault(key, []).append(index)
+        return [
+            _Chunk(indices=part, images=[images[i] for i in part])
+            for members in groups.values()
+            for part in (
+                members[start : start + self.batch_size]
+                for start in range(0, len(members), self.batch_size)
+            )
+        ]
+
+    def _store(self, results: list[ImageAnalysis | None], chunk: _Chunk) -> None:
+        """Write a launched chunk's analyses into their places among ``results``."""
+        analyses = self._analyses(chunk.images, self._finish(chunk))
+        for index, analysis in zip(chunk.indices, analyses, strict=True):
+            results[index] = analysis
+
+    def _prepared(self, chunks: list[_Chunk]) -> Iterator[_Chunk]:
         """The chunks with their detector input letterboxed on the model's device: on a
         GPU by a background thread on its own stream, one chunk ahead."""
         detector = self._detector_model()
         if detector is None:
-            return (_Chunk(chunk) for chunk in chunks)
+            return iter(chunks)
         model, network = detector
         device = model.device
         stream = side_stream(device, "prepare") if device.type == "cuda" else None
 
-        def prepare(chunk: list[ModelInput]) -> _Chunk:
-            prepared = prepare_shapenet(network, chunk, device=device, stream=stream)
-            return _Chunk(chunk, prepared=prepared)
+        def prepare(chunk: _Chunk) -> _Chunk:
+            chunk.prepared = prepare_shapenet(
+                network, chunk.images, device=device, stream=stream, tight=model.forward is None
+            )
+            return chunk
 
         if stream is None:
             return (prepare(chunk) for chunk in chunks)

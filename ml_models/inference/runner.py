@@ -109,16 +109,25 @@ def prepare_shapenet(
     *,
     device: torch.device | None = None,
     stream: torch.cuda.Stream | None = None,
+    tight: bool = True,
 ) -> PreparedBatch:
     """Letterbox and normalise a batch on the network's device (a GPU resizes there),
     on ``stream`` where one is given (a CUDA side stream: ``launch_shapenet`` then makes
-    its own stream wait until the inputs are ready)."""
+    its own stream wait until the inputs are ready).
+
+    ``tight``: the canvas is only as large as the batch's images need, in multiples of
+    the network's deepest stride (``preprocess.canvas_shape``); otherwise the square
+    input the network was trained on, which a compiled forward (one graph per input
+    shape) keeps.
+    """
     device = device or next(network.parameters()).device
+    size = network.config.input_size
+    multiple = network.canvas_multiple if tight else 0
     if stream is None:
-        batch, boxed = batch_images(images, network.config.input_size, device)
+        batch, boxed = batch_images(images, size, device, multiple=multiple)
         return PreparedBatch(network=network, boxed=boxed, inputs=normalise(batch))
     with torch.cuda.stream(stream):
-        batch, boxed = batch_images(images, network.config.input_size, device)
+        batch, boxed = batch_images(images, size, device, multiple=multiple)
         inputs = normalise(batch)
         ready = torch.cuda.Event()  # type: ignore[no-untyped-call]
         ready.record(stream)
@@ -197,6 +206,6 @@ def run_shapenet(  # pylint: disable=too-many-arguments
     forward: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
 ) -> NetworkOutput:
     """Detect primitives and classify scenes for a batch of differently sized images."""
-    prepared = prepare_shapenet(network, images, device=device)
+    prepared = prepare_shapenet(network, images, device=device, tight=forward is None)
     launched = launch_shapenet(prepared, precision=precision, forward=forward)
     return finish_shapenet(launched, score_threshold=score_threshold, nms_iou=nms_iou)

@@ -64,6 +64,35 @@ def test_a_stream_of_batches_gives_each_image_its_own_answer() -> None:
     assert not Analyzer(detector=detector, scene=scene).analyze([])
 
 
+def test_images_are_batched_by_canvas_and_answered_in_their_order() -> None:
+    """Wide and tall images arrive interleaved: each canvas shape is batched on its own
+    (``_chunks``), so the network runs 640x480 photos at 384x288, and the answers come
+    back in the order the images were given, each what it gets alone."""
+    detector, scene = shipped_specs()
+    samples = [SceneGenerator(seed=9).sample(i).image for i in range(7)]
+    images = [
+        image.resize((640, 480) if i % 2 == 0 else (300, 500)) for i, image in enumerate(samples)
+    ]
+    analyzer = Analyzer(detector=detector, scene=scene, batch_size=3)
+    chunks = analyzer._chunks(images)  # pylint: disable=protected-access
+    assert [chunk.indices for chunk in chunks] == [[0, 2, 4], [6], [1, 3, 5]]
+    shapes = []
+    for chunk in analyzer._prepared(chunks):  # pylint: disable=protected-access
+        assert chunk.prepared is not None
+        shapes.append(tuple(chunk.prepared.inputs.shape[2:]))
+    # (H, W): 384x288 for the photos; 230x384 is 256 wide, rounded up to the deepest stride
+    assert shapes == [(288, 384), (288, 384), (384, 256)]
+    streamed = analyzer.analyze(images)
+    alone = Analyzer(detector=detector, scene=scene, batch_size=1)
+    for image, result in zip(images, streamed, strict=True):
+        expected = alone.analyze([image])[0]
+        assert (result.width, result.height) == image.size
+        assert result.scene == expected.scene
+        assert [o["label"] for o in result.objects] == [o["label"] for o in expected.objects]
+        for got, want in zip(result.objects, expected.objects, strict=True):
+            assert got["box"] == pytest.approx(want["box"], abs=0.5)
+
+
 def test_batch_json_rounds_like_python_and_keeps_each_images_objects() -> None:
     torch.manual_seed(4)
     detections = [

@@ -15,6 +15,7 @@ from PIL import Image
 from ml_models.inference.preprocess import (
     ImageLoadError,
     batch_images,
+    canvas_shape,
     decode_image,
     letterbox,
     letterbox_uploaded,
@@ -128,6 +129,37 @@ def test_batch_of_different_sizes(inference: bool) -> None:
     assert [b.scale for b in boxed] == [160 / 300, 160 / 500, 160 / 1000]
     for image, one in zip(images, boxed, strict=True):
         assert torch.equal(one.tensor, letterbox(image, 160).tensor)
+
+
+@pytest.mark.parametrize(
+    ("fitted", "size", "multiple", "expected"),
+    [
+        ([(384, 288)], 384, 0, (384, 384)),  # no multiple: the square the network learnt on
+        ([(384, 288)], 384, 32, (288, 384)),  # a 640x480 photo
+        ([(384, 288), (288, 384)], 384, 32, (384, 384)),  # landscape and portrait together
+        ([(384, 171), (100, 20)], 384, 32, (192, 384)),  # each side's longest, rounded up
+        ([(100, 75)], 100, 32, (96, 100)),  # never beyond the input side
+        ([], 384, 32, (384, 384)),
+    ],
+)
+def test_canvas_shape(
+    fitted: list[tuple[int, int]], size: int, multiple: int, expected: tuple[int, int]
+) -> None:
+    assert canvas_shape(fitted, size, multiple) == expected
+
+
+def test_a_tight_batch_holds_the_square_batch_without_its_empty_rows_and_columns() -> None:
+    images = [_marked(640, 480), _marked(300, 100).convert("P")]
+    square, square_boxed = batch_images(images, 160)
+    tight, boxed = batch_images(images, 160, multiple=32)
+    assert tight.shape == (2, 3, 128, 160)  # 160x120 and 160x53, rows rounded up to 128
+    assert tight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(tight, square[:, :, :128, :160])
+    assert [(b.scale, b.width, b.height) for b in boxed] == [
+        (b.scale, b.width, b.height) for b in square_boxed
+    ]
+    assert boxed[1].tensor.shape == (3, 128, 160)
+    assert (square[:, :, 128:] == 114).all()  # what the tight canvas leaves out is padding
 
 
 @pytest.mark.parametrize("size", [(640, 480), (300, 100), (100, 500), (257, 259), (384, 200)])
@@ -249,3 +281,6 @@ def test_letterbox_on_a_device_matches_the_cpu() -> None:
     diff = (got.int() - expected.int()).abs()
     assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
     assert torch.equal(got[3], expected[3])  # not resized: exact
+    tight, _ = letterbox_uploaded(upload_images(images[:1], torch.device("cpu")), 160, multiple=32)
+    assert tight.shape == (1, 3, 128, 160)
+    assert torch.equal(tight, got[:1, :, :128, :160])

@@ -10,8 +10,10 @@ import torch
 from PIL import Image
 from torchvision.ops import box_iou
 
+from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import Analyzer
 from ml_models.inference.preprocess import decode_image, load_image
+from ml_models.inference.runner import finish_shapenet, launch_shapenet, prepare_shapenet
 from ml_models.training.synthetic import SceneGenerator
 from tests.ml_models.conftest import WEIGHTS_DIR
 
@@ -90,3 +92,34 @@ def test_a_large_rotated_photo_is_decoded_small_and_boxes_come_back_full_size(
     assert (result.width, result.height) == upright.size
     boxes = [[v * zoom for v in box] for box in sample.boxes]
     assert _matched(result.objects, boxes, sample.labels) >= 0.8 * len(sample.boxes)
+
+
+def test_a_tight_canvas_finds_what_the_square_canvas_finds(shipped_analyzer: Analyzer) -> None:
+    """The network only sees as much padding as a batch needs (``preprocess.canvas_shape``),
+    which it was not trained on: one wide or tall image per canvas gives the same scenes
+    and the same confident shapes as the square canvas."""
+    assert shipped_analyzer.detector is not None
+    network = shipped_analyzer.registry.get(shipped_analyzer.detector).module
+    assert isinstance(network, ShapeNet)
+    generator = SceneGenerator(seed=SEED)
+    images = [s.image for s in (generator.sample(i) for i in range(40))]
+    images = [image for image in images if abs(image.width - image.height) > 100][:8]
+    assert len(images) == 8
+    for image in images:
+        square_input = prepare_shapenet(network, [image], tight=False)
+        tight_input = prepare_shapenet(network, [image], tight=True)
+        assert square_input.inputs.shape[2] == square_input.inputs.shape[3]
+        assert tight_input.inputs.shape[2:].numel() < square_input.inputs.shape[2:].numel()
+        square, tight_output = (
+            finish_shapenet(launch_shapenet(prepared), score_threshold=0.2)
+            for prepared in (square_input, tight_input)
+        )
+        assert square.scene_probs is not None and tight_output.scene_probs is not None
+        assert int(square.scene_probs.argmax()) == int(tight_output.scene_probs.argmax())
+        one, other = square.detections[0], tight_output.detections[0]
+        assert bool((one.scores >= 0.4).any())
+        for found, twins in ((one, other), (other, one)):  # each confident shape, both ways
+            confident = found.scores >= 0.4
+            overlaps = box_iou(found.boxes[confident], twins.boxes)
+            same_label = found.labels[confident].view(-1, 1) == twins.labels.view(1, -1)
+            assert bool(((overlaps >= 0.9) & same_label).any(dim=1).all())
