@@ -9,7 +9,7 @@ import torch
 
 from ml_models.inference import runner
 from ml_models.inference.decode import decode, distances_from_logits
-from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
+from ml_models.inference.network import NetworkConfig, ShapeNet, build_network, spatial_reduce
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms, power_of_two_chunks
 from ml_models.inference.predictor import Analyzer, ModelRegistry
 from ml_models.inference.runner import resolve_precision
@@ -178,3 +178,17 @@ def test_compiled_forward_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -
         out = compiled(inputs)
         torch.testing.assert_close(out["heatmap"], network(inputs)["heatmap"])
     assert compiled.failed
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels_last"),
+    [((2, 8, 72, 96), True), ((3, 5, 9, 12), True), ((2, 8, 72, 96), False), ((1, 3, 4, 2), True)],
+)
+def test_spatial_reductions_equal_torchs(shape: tuple[int, ...], channels_last: bool) -> None:
+    torch.manual_seed(sum(shape))
+    maps = torch.randn(shape)
+    if channels_last:
+        maps = maps.contiguous(memory_format=torch.channels_last)
+    maps = maps * (maps > 1.0)  # mostly zeros, as peak maps are
+    assert torch.equal(spatial_reduce(maps, "amax"), maps.amax(dim=(2, 3)))
+    torch.testing.assert_close(spatial_reduce(maps, "sum"), maps.sum(dim=(2, 3)))
