@@ -203,6 +203,21 @@ def _fitted(width: int, height: int, size: int) -> tuple[float, int, int]:
     return scale, max(1, round(width * scale)), max(1, round(height * scale))
 
 
+# The canvas sides a letterboxed image can get, as fractions of the input side: the
+# short sides of 16:9 and 4:3 photos (3:2 goes into 4:3) and the full side. Few sides
+# keep the canvas shapes few (five), so a GPU's batch of mixed uploads is not split
+# into many small ones.
+CANVAS_FRACTIONS = (9 / 16, 3 / 4, 1.0)
+
+
+def canvas_sides(size: int, multiple: int) -> list[int]:
+    """The allowed canvas sides, ascending: ``CANVAS_FRACTIONS`` of ``size`` rounded up
+    to ``multiple`` (the network's deepest stride), at most ``size``."""
+    return sorted(
+        {min(size, -(-math.ceil(size * f) // multiple) * multiple) for f in CANVAS_FRACTIONS}
+    )
+
+
 def canvas_shape(
     fitted: Sequence[tuple[int, int]], size: int, multiple: int = 0
 ) -> tuple[int, int]:
@@ -210,19 +225,18 @@ def canvas_shape(
 
     ``fitted`` are the images' (width, height) in the model input. With ``multiple`` 0
     the canvas is the square ``size`` x ``size`` the network was trained on. Otherwise
-    each side is the batch's longest, rounded up to ``multiple`` (the network's largest
-    stride) and at most ``size``: a batch of 640x480 photos becomes 384x288 instead of
-    384x384, a quarter of the forward pass that only computed padding. The network is
-    fully convolutional; measured on the evaluation sets, one image per canvas scored
-    the same as the square canvas (synthetic 500: mAP@0.5 0.9678 against 0.9675,
-    mAP@0.5:0.95 0.8404 against 0.8408; independent renderer 300: 0.975 both, 0.8148
-    against 0.8151; scene accuracy 1.0 on both).
+    each side is the smallest of ``canvas_sides`` that holds the batch's longest: a
+    640x480 photo gets 384x288 instead of 384x384 (a quarter of the forward pass only
+    computed padding), a 16:9 one 384x224. The network is fully convolutional; on the
+    evaluation sets the smaller canvases score as the square does (README, "The tight
+    canvas").
     """
     if not multiple or not fitted:
         return size, size
+    sides = canvas_sides(size, multiple)
 
     def side(longest: int) -> int:
-        return min(size, -(-longest // multiple) * multiple)
+        return next((s for s in sides if s >= longest), size)
 
     return side(max(h for _, h in fitted)), side(max(w for w, _ in fitted))
 

@@ -115,8 +115,9 @@ def prepare_shapenet(
     on ``stream`` where one is given (a CUDA side stream: ``launch_shapenet`` then makes
     its own stream wait until the inputs are ready).
 
-    ``tight``: the canvas is only as large as the batch's images need, in multiples of
-    the network's deepest stride (``preprocess.canvas_shape``); otherwise the square
+    ``tight``: the canvas is only as large as the batch's images need (one of a few
+    shapes, sides in multiples of the network's deepest stride:
+    ``preprocess.canvas_shape``); otherwise the square
     input the network was trained on, which a compiled forward (one graph per input
     shape) keeps.
     """

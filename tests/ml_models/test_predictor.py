@@ -80,8 +80,8 @@ def test_images_are_batched_by_canvas_and_answered_in_their_order() -> None:
     for chunk in analyzer._prepared(chunks):  # pylint: disable=protected-access
         assert chunk.prepared is not None
         shapes.append(tuple(chunk.prepared.inputs.shape[2:]))
-    # (H, W): 384x288 for the photos; 230x384 is 256 wide, rounded up to the deepest stride
-    assert shapes == [(288, 384), (288, 384), (384, 256)]
+    # (H, W): 384x288 for the photos, and for the 230x384 portraits (3/4 of the side)
+    assert shapes == [(288, 384), (288, 384), (384, 288)]
     streamed = analyzer.analyze(images)
     alone = Analyzer(detector=detector, scene=scene, batch_size=1)
     for image, result in zip(images, streamed, strict=True):

@@ -137,7 +137,10 @@ def test_batch_of_different_sizes(inference: bool) -> None:
         ([(384, 288)], 384, 0, (384, 384)),  # no multiple: the square the network learnt on
         ([(384, 288)], 384, 32, (288, 384)),  # a 640x480 photo
         ([(384, 288), (288, 384)], 384, 32, (384, 384)),  # landscape and portrait together
-        ([(384, 171), (100, 20)], 384, 32, (192, 384)),  # each side's longest, rounded up
+        ([(384, 216)], 384, 32, (224, 384)),  # 16:9
+        ([(384, 256)], 384, 32, (288, 384)),  # 3:2 goes into 4:3's canvas
+        ([(384, 171), (100, 20)], 384, 32, (224, 384)),  # each side holds its longest
+        ([(300, 300)], 384, 32, (384, 384)),  # a small square image: no side in between
         ([(100, 75)], 100, 32, (96, 100)),  # never beyond the input side
         ([], 384, 32, (384, 384)),
     ],
