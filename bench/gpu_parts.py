@@ -84,7 +84,7 @@ def _pixels(images: list[Image.Image], device: torch.device, timed: Callable[...
     matrix = timed(lambda: preprocess._resize_block(block, 288, 384))
     interpolate = timed(lambda: _interpolated(block, 288, 384))
     print(f"resize: {matrix:.1f} ms (matrix products, shipped), {interpolate:.1f} ms (interpolate)")
-    on_cpu = preprocess.batch_images(images[:8], 384)[0][:, :, :288, :384]
+    on_cpu = preprocess.batch_images(images[:8], 384, multiple=32)[0]  # 384x288
     shipped = preprocess._resize_block(block[:8], 288, 384)
     print(f"  shipped vs the CPU letterbox: {_differ(shipped, on_cpu)}")
     interpolated = _interpolated(block[:8], 288, 384)
@@ -100,19 +100,23 @@ def _network(
     network = load_model(detector, device, precision).module
     if not isinstance(network, ShapeNet):
         sys.exit(f"{card.name}: not a ShapeNet card")
-    inputs = torch.randn(len(images), 3, 384, 384, device=device)
-    inputs = inputs.contiguous(memory_format=torch.channels_last)
+    uploaded = preprocess.upload_images(images, device)
+    size, multiple = network.config.input_size, network.canvas_multiple
+    # the served canvas: 384x288 for these 640x480 images
+    batch, boxed = preprocess.letterbox_uploaded(uploaded, size, multiple=multiple)
+    inputs = preprocess.normalise(batch)
 
     def run(module: Callable[[torch.Tensor], object]) -> object:
         with autocast_for(device, precision):
             return module(inputs)
 
     backbone, forward = timed(lambda: run(network.backbone)), timed(lambda: run(network))
-    print(f"{card.name}: bare backbone {backbone:.1f} ms, bare network {forward:.1f} ms")
-    uploaded = preprocess.upload_images(images, device)
-    letterbox = timed(lambda: preprocess.letterbox_uploaded(uploaded, 384))
+    print(
+        f"{card.name}, canvas {inputs.shape[3]}x{inputs.shape[2]}: bare backbone "
+        f"{backbone:.1f} ms, bare network {forward:.1f} ms"
+    )
+    letterbox = timed(lambda: preprocess.letterbox_uploaded(uploaded, size, multiple=multiple))
     print(f"letterbox an uploaded batch: {letterbox:.1f} ms")
-    boxed = preprocess.letterbox_uploaded(uploaded, 384)[1]
     out = cast("dict[str, torch.Tensor]", run(network))
     launched = LaunchedBatch(network=network, boxed=boxed, out=out)
     print(f"decode (finish_shapenet): {timed(lambda: finish_shapenet(launched)):.1f} ms")
