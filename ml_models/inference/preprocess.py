@@ -43,7 +43,7 @@ class ImageLoadError(ValueError):
 class Letterboxed:
     """Model input for one image and how to map its boxes back."""
 
-    tensor: torch.Tensor  # (3, S, S) uint8
+    tensor: torch.Tensor  # (3, H, W) uint8: the canvas (``canvas_shape``)
     scale: float  # model pixels per image pixel
     width: int
     height: int
@@ -176,7 +176,7 @@ def letterbox(image: ModelInput, size: int) -> Letterboxed:
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, S, S) to the float input the network was trained on (memory format kept)."""
+    """uint8 (B, 3, H, W) to the float input the network was trained on (memory format kept)."""
     floats = batch.to(torch.float32, copy=True)
     return floats.mul_(1.0 / (255.0 * PIXEL_STD)).sub_(PIXEL_MEAN / PIXEL_STD)
 
