@@ -142,7 +142,14 @@ def decode(  # pylint: disable=too-many-locals,too-many-arguments
         & (boxes_all[..., 2] > boxes_all[..., 0])
         & (boxes_all[..., 3] > boxes_all[..., 1])
     )
-    kept = ranked_nms(boxes_all, labels_all, valid, iou_threshold)
+    # the scores are descending: boxes past each image's last one above the threshold
+    # take no part, so the overlaps are only computed among the first ``ranked``
+    ranked = int((scores >= score_threshold).sum(dim=1).max()) if batch else 0
+    kept = torch.zeros_like(valid)
+    if ranked:
+        kept[:, :ranked] = ranked_nms(
+            boxes_all[:, :ranked], labels_all[:, :ranked], valid[:, :ranked], iou_threshold
+        )
     # image-major, score-descending within each image; one transfer for the batch
     counts = kept.sum(dim=1).tolist()
     found = torch.cat(
