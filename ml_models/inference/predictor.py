@@ -310,7 +310,9 @@ class Analyzer:
             running = launched
         if running is not None:
             self._store(results, running)
-        return [result for result in results if result is not None]
+        if any(result is None for result in results):  # every image is in one chunk
+            raise RuntimeError("an image was left out of every batch")
+        return cast("list[ImageAnalysis]", results)
 
     def _chunks(self, images: Sequence[ModelInput]) -> list[_Chunk]:
         """Batches of at most ``batch_size`` images that share their canvas shapes."""
