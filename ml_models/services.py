@@ -373,6 +373,10 @@ class AnalysisOutcome:
     error: str | None = None
 
 
+# Batches per ``Analyzer.analyze`` call of ``images_analyze``.
+ANALYZE_WINDOW_BATCHES = 4
+
+
 def images_analyze(
     *, paths: Sequence[str], score_threshold: float = 0.05, batch_size: int = 8
 ) -> Iterator[AnalysisOutcome]:
@@ -407,8 +411,12 @@ def images_analyze(
     def load(chunk: Sequence[str]) -> list[tuple[str, DecodedImage | str]]:
         return mapped(load_one, chunk, threads)
 
-    chunks = [paths[start : start + batch_size] for start in range(0, len(paths), batch_size)]
-    # the next chunk's files are read and decoded while the models run on this one
+    # Each call analyses a window of several batches: images are batched by canvas shape
+    # within it (so mixed wide and tall files still fill batches) and, on a GPU, the next
+    # batch is prepared while one runs. The next window's files are read and decoded
+    # while the models run on this one.
+    window = batch_size * ANALYZE_WINDOW_BATCHES
+    chunks = [paths[start : start + window] for start in range(0, len(paths), window)]
     for loaded in prefetched(chunks, load):
         images = [image for _, image in loaded if not isinstance(image, str)]
         results = analyzer.analyze(images) if images else []

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 from ml_models.models import ModelVersion
 from ml_models.selectors import model_version_active
-from ml_models.services import model_version_activate
+from ml_models.services import ANALYZE_WINDOW_BATCHES, images_analyze, model_version_activate
 from ml_models.training.synthetic import SCENE_CLASSES, SceneGenerator
 from tests.images import decompression_bomb_png, truncated_jpeg_bytes
 from tests.ml_models.conftest import DEFAULT_CARD, DEFAULT_MODELS
@@ -85,6 +85,32 @@ def test_analyze_json_matches_spec_and_survives_bad_files(
     for name in broken:
         assert name in err
     assert error is not None and "3 of 5" in str(error)
+
+
+def test_analyze_batches_a_window_by_canvas_and_answers_in_file_order(
+    tmp_path: Path, shipped_active: tuple[ModelVersion, ModelVersion]
+) -> None:
+    """Files are analysed a window of batches at a time, wide and tall ones batched apart;
+    the outcomes still come in the order of the files, each what the file gets alone."""
+    assert ANALYZE_WINDOW_BATCHES > 1
+    paths = []
+    for index in range(6):
+        path = tmp_path / f"scene{index}.png"
+        image = SceneGenerator(seed=11).sample(index).image
+        image.resize((640, 480) if index % 3 else (300, 500)).save(path)
+        paths.append(str(path))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    paths.insert(3, str(tmp_path / "broken.png"))
+    outcomes = list(images_analyze(paths=paths, batch_size=2))
+    assert [outcome.path for outcome in outcomes] == paths
+    assert outcomes[3].error is not None and "broken.png" in outcomes[3].error
+    for outcome in outcomes[:3] + outcomes[4:]:
+        [alone] = images_analyze(paths=[outcome.path], batch_size=1)
+        assert outcome.result is not None and alone.result is not None
+        assert outcome.result["scene"] == alone.result["scene"]
+        assert [o["label"] for o in outcome.result["objects"]] == [
+            o["label"] for o in alone.result["objects"]
+        ]
 
 
 def test_import_model_registers_a_timm_classifier_that_predicts(
