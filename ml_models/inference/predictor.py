@@ -320,7 +320,9 @@ class Analyzer:
         for spec in (self.detector, self.scene):
             model = self.registry.get(spec) if spec is not None else None
             if model is not None and isinstance(model.module, ShapeNet) and model.forward is None:
-                rules.append((model.module.config.input_size, model.module.canvas_multiple))
+                rule = (model.module.config.input_size, model.module.canvas_multiple)
+                if rule not in rules:  # one network serving both heads counts once
+                    rules.append(rule)
         groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
         for index, image in enumerate(images):
             key = tuple(image_canvas(image, size, multiple) for size, multiple in rules)

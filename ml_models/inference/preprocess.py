@@ -131,6 +131,11 @@ def full_size(item: ModelInput) -> tuple[int, int]:
     return (item.width, item.height)
 
 
+def decoded_pixels(item: ModelInput) -> Image.Image:
+    """The pixels the models take of ``item`` (for a ``DecodedImage``, decoded smaller)."""
+    return item.image if isinstance(item, DecodedImage) else item
+
+
 def _letterbox_into(image: Image.Image, canvas: torch.Tensor, size: int) -> float:
     """Resize ``image`` (long side to ``size``) into the top-left of ``canvas``.
 
@@ -252,7 +257,7 @@ def canvas_shape(
 
 def image_canvas(item: ModelInput, size: int, multiple: int = 0) -> tuple[int, int]:
     """The canvas (height, width) that ``item`` alone letterboxes to (``canvas_shape``)."""
-    image = item.image if isinstance(item, DecodedImage) else item
+    image = decoded_pixels(item)
     return canvas_shape([_fitted(image.width, image.height, size)[1:]], size, multiple)
 
 
@@ -274,7 +279,7 @@ def upload_images(images: Sequence[ModelInput], device: torch.device) -> Uploade
     CUDA the transfers are queued on the current stream and return at once.
     """
     items = list(images)
-    pixels = [item.image if isinstance(item, DecodedImage) else item for item in items]
+    pixels = [decoded_pixels(item) for item in items]
     on_cuda = device.type == "cuda"
     members_of: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(pixels):
@@ -328,9 +333,9 @@ def letterbox_uploaded(
         (pixels.shape[2], pixels.shape[1]): _fitted(pixels.shape[2], pixels.shape[1], size)
         for _, pixels in uploaded.groups
     }
-    height, width = canvas_shape([(w, h) for _, w, h in fits.values()], size, multiple)
+    canvas_h, canvas_w = canvas_shape([(w, h) for _, w, h in fits.values()], size, multiple)
     canvas = torch.full(
-        (len(uploaded.items), height, width, 3), PAD_VALUE, dtype=torch.uint8, device=device
+        (len(uploaded.items), canvas_h, canvas_w, 3), PAD_VALUE, dtype=torch.uint8, device=device
     )
     scales = [0.0] * len(uploaded.items)
     for members, pixels in uploaded.groups:
@@ -388,7 +393,7 @@ def batch_images(
     device = device or torch.device("cpu")
     if device.type != "cpu":
         return letterbox_uploaded(upload_images(images, device), size, multiple=multiple)
-    pixels = [item.image if isinstance(item, DecodedImage) else item for item in images]
+    pixels = [decoded_pixels(item) for item in images]
     fits = [_fitted(image.width, image.height, size)[1:] for image in pixels]
     height, width = canvas_shape(fits, size, multiple)
     canvas = torch.full((len(images), height, width, 3), PAD_VALUE, dtype=torch.uint8)
