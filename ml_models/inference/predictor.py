@@ -24,7 +24,7 @@ from ml_models.inference.decode import Detections
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms
 from ml_models.inference.prefetch import prefetched
-from ml_models.inference.preprocess import ModelInput, batch_images, full_size, image_canvas
+from ml_models.inference.preprocess import ModelInput, batch_images, canvas_groups, full_size
 from ml_models.inference.runner import (
     NMS_IOU,
     LaunchedBatch,
@@ -323,13 +323,9 @@ class Analyzer:
                 rule = (model.module.config.input_size, model.module.canvas_multiple)
                 if rule not in rules:  # one network serving both heads counts once
                     rules.append(rule)
-        groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
-        for index, image in enumerate(images):
-            key = tuple(image_canvas(image, size, multiple) for size, multiple in rules)
-            groups.setdefault(key, []).append(index)
         return [
             _Chunk(indices=part, images=[images[i] for i in part])
-            for members in groups.values()
+            for members in canvas_groups(images, rules)
             for part in (
                 members[start : start + self.batch_size]
                 for start in range(0, len(members), self.batch_size)

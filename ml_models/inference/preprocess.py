@@ -261,6 +261,19 @@ def image_canvas(item: ModelInput, size: int, multiple: int = 0) -> tuple[int, i
     return canvas_shape([_fitted(image.width, image.height, size)[1:]], size, multiple)
 
 
+def canvas_groups(
+    images: Sequence[ModelInput], rules: Sequence[tuple[int, int]]
+) -> list[list[int]]:
+    """Indices of ``images`` grouped by the canvases each letterboxes to alone under every
+    (input side, multiple) rule (``image_canvas``), groups in order of first appearance:
+    a batch of one group gives each image what it gets alone."""
+    groups: dict[tuple[tuple[int, int], ...], list[int]] = {}
+    for index, image in enumerate(images):
+        key = tuple(image_canvas(image, size, multiple) for size, multiple in rules)
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
 @dataclass
 class UploadedBatch:
     """A batch's pixels copied to a device (``upload_images``), not yet letterboxed:

@@ -18,7 +18,13 @@ import torch
 
 from ml_models.inference.decode import Detections, decode
 from ml_models.inference.network import ShapeNet
-from ml_models.inference.preprocess import Letterboxed, ModelInput, batch_images, normalise
+from ml_models.inference.preprocess import (
+    Letterboxed,
+    ModelInput,
+    batch_images,
+    canvas_groups,
+    normalise,
+)
 
 # Peaks already separate objects; NMS only removes same-class duplicates, and must not
 # remove neighbouring flower petals whose boxes overlap.
@@ -206,7 +212,29 @@ def run_shapenet(  # pylint: disable=too-many-arguments
     precision: str = "fp32",
     forward: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
 ) -> NetworkOutput:
-    """Detect primitives and classify scenes for a batch of differently sized images."""
-    prepared = prepare_shapenet(network, images, device=device, tight=forward is None)
-    launched = launch_shapenet(prepared, precision=precision, forward=forward)
-    return finish_shapenet(launched, score_threshold=score_threshold, nms_iou=nms_iou)
+    """Detect primitives and classify scenes for a batch of differently sized images.
+
+    The images run in one pass per canvas shape (``preprocess.canvas_groups``), so each
+    gets what it gets alone, as ``predictor.Analyzer`` does; a compiled ``forward`` takes
+    them all on the square canvas.
+    """
+    tight = forward is None
+    rules = [(network.config.input_size, network.canvas_multiple)] if tight else []
+    detections: dict[int, Detections] = {}  # by image: each is in one group
+    scene_probs: torch.Tensor | None = None
+    for members in canvas_groups(images, rules):
+        prepared = prepare_shapenet(
+            network, [images[i] for i in members], device=device, tight=tight
+        )
+        launched = launch_shapenet(prepared, precision=precision, forward=forward)
+        output = finish_shapenet(launched, score_threshold=score_threshold, nms_iou=nms_iou)
+        for index, found in zip(members, output.detections, strict=True):
+            detections[index] = found
+        if output.scene_probs is not None:
+            if scene_probs is None:
+                scene_probs = output.scene_probs.new_empty(
+                    (len(images), output.scene_probs.shape[1])
+                )
+            scene_probs[members] = output.scene_probs
+    ordered = [detections[index] for index in range(len(images))]
+    return NetworkOutput(detections=ordered, scene_probs=scene_probs)

@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 from ml_models.inference.decode import Detections
+from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import Analyzer, ModelRegistry, batch_objects, batch_scenes
+from ml_models.inference.runner import run_shapenet
 from ml_models.training.synthetic import SceneGenerator
 from tests.ml_models.conftest import DEFAULT_MODELS, shipped_specs
 
@@ -91,6 +93,30 @@ def test_images_are_batched_by_canvas_and_answered_in_their_order() -> None:
         assert [o["label"] for o in result.objects] == [o["label"] for o in expected.objects]
         for got, want in zip(result.objects, expected.objects, strict=True):
             assert got["box"] == pytest.approx(want["box"], abs=0.5)
+
+
+def test_run_shapenet_gives_each_image_of_mixed_shapes_its_own_answer() -> None:
+    """``run_shapenet`` (training's validation, a separate scene network) runs one pass
+    per canvas shape too: a wide, a tall and a square image each get what they get alone."""
+    detector, _ = shipped_specs()
+    network = ModelRegistry().get(detector).module
+    assert isinstance(network, ShapeNet)
+    samples = [SceneGenerator(seed=13).sample(i).image for i in range(3)]
+    images = [
+        image.resize(size)
+        for image, size in zip(samples, [(640, 480), (300, 500), (400, 400)], strict=True)
+    ]
+    together = run_shapenet(network, images)
+    assert together.scene_probs is not None and together.scene_probs.shape[0] == 3
+    for index, image in enumerate(images):
+        alone = run_shapenet(network, [image])
+        assert alone.scene_probs is not None
+        # batching may round differently; another canvas moves the scene by ~5e-4
+        scenes = (together.scene_probs[index], alone.scene_probs[0])
+        torch.testing.assert_close(*scenes, rtol=0.0, atol=1e-4)
+        boxes = (together.detections[index].boxes, alone.detections[0].boxes)
+        torch.testing.assert_close(*boxes, rtol=0.0, atol=0.05)
+        assert torch.equal(together.detections[index].labels, alone.detections[0].labels)
 
 
 def test_batch_json_rounds_like_python_and_keeps_each_images_objects() -> None:
