@@ -12,6 +12,10 @@ with the full system's ratio to each. It runs in the precision the worker would 
 (``--precision auto``: bf16 on CUDA and on CPUs with native bf16, else fp32); on CUDA
 it also tries larger batches and reports the best.
 
+After the table it prints the full system's images/s on a stream of interleaved
+orientations (4:3, 3:4, 16:9, 1:1) at batch 16, where each canvas shape is batched on
+its own, and the time of a camera-sized JPEG from its bytes.
+
 The three are measured in interleaved rounds and each figure is the median over the
 rounds, so that a shared machine's drifting speed does not skew one ratio.
 """
@@ -140,6 +144,25 @@ def _photo_line(analyzer: Analyzer, pool: list[Image.Image], seconds: float) -> 
     )
 
 
+MIXED_SIZES = ((640, 480), (480, 640), (640, 360), (512, 512))  # 4:3, 3:4, 16:9, 1:1
+
+
+def _mixed_line(analyzer: Analyzer, pool: list[Image.Image], seconds: float) -> str:
+    """img/s of the full system on a stream of interleaved orientations, batch 16 (the
+    worker's default claim): each canvas shape is batched on its own."""
+    stream = [
+        pool[i % len(pool)].resize(MIXED_SIZES[i % len(MIXED_SIZES)])
+        for i in range(STREAM_BATCHES * 16)
+    ]
+    analyzer.batch_size = 16
+    per_stream = _timed(lambda: analyzer.analyze(stream), 2, seconds / 2)
+    canvases = len(analyzer._chunks(stream[:16]))  # pylint: disable=protected-access
+    return (
+        f"# mixed sizes ({', '.join(f'{w}x{h}' for w, h in MIXED_SIZES)} interleaved), batch "
+        f"16: {len(stream) / per_stream:.1f} img/s full system, {canvases} batches per 16 images"
+    )
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -242,6 +265,7 @@ def main() -> None:
             f" {' + '.join(f'{ms:.2f}' for ms in per_image):>43}"
         )
     print(f"# best: batch {best[0]} at {best[1]:.1f} img/s (full system)")
+    print(_mixed_line(analyzer, pool, args.seconds))
     print(_photo_line(analyzer, pool, args.seconds))
 
 
