@@ -101,7 +101,7 @@ def _network(
     if not isinstance(network, ShapeNet):
         sys.exit(f"{card.name}: not a ShapeNet card")
     uploaded = preprocess.upload_images(images, device)
-    size, multiple = network.config.input_size, network.canvas_multiple
+    size, multiple = network.canvas_rule
     # the served canvas: 384x288 for these 640x480 images
     batch, boxed = preprocess.letterbox_uploaded(uploaded, size, multiple=multiple)
     inputs = preprocess.normalise(batch)

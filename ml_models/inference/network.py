@@ -159,6 +159,12 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
                 nn.Linear(256, self.scene_n),
             )
 
+    @property
+    def canvas_rule(self) -> tuple[int, int]:
+        """(input side, multiple) for ``preprocess.canvas_shape``: how tightly an image
+        may be letterboxed for this network."""
+        return self.config.input_size, self.canvas_multiple
+
     def forward(
         self, images: torch.Tensor, *, dense_boxes: bool | None = None
     ) -> dict[str, torch.Tensor]:

@@ -316,13 +316,14 @@ class Analyzer:
 
     def _chunks(self, images: Sequence[ModelInput]) -> list[_Chunk]:
         """Batches of at most ``batch_size`` images that share their canvas shapes."""
-        rules = []  # (input side, multiple) of each ShapeNet that letterboxes tightly
+        # each ShapeNet's that letterboxes tightly (not compiled); one serving both heads
+        # counts once
+        rules: list[tuple[int, int]] = []
         for spec in (self.detector, self.scene):
             model = self.registry.get(spec) if spec is not None else None
-            if model is not None and isinstance(model.module, ShapeNet) and model.forward is None:
-                rule = (model.module.config.input_size, model.module.canvas_multiple)
-                if rule not in rules:  # one network serving both heads counts once
-                    rules.append(rule)
+            module = model.module if model is not None and model.forward is None else None
+            if isinstance(module, ShapeNet) and module.canvas_rule not in rules:
+                rules.append(module.canvas_rule)
         return [
             _Chunk(indices=part, images=[images[i] for i in part])
             for members in canvas_groups(images, rules)

@@ -123,13 +123,11 @@ def prepare_shapenet(
 
     ``tight``: the canvas is only as large as the batch's images need (one of a few
     shapes, sides in multiples of the network's deepest stride:
-    ``preprocess.canvas_shape``); otherwise the square
-    input the network was trained on, which a compiled forward (one graph per input
-    shape) keeps.
+    ``preprocess.canvas_shape``); otherwise the square input the network was trained
+    on, which a compiled forward (one graph per input shape) keeps.
     """
     device = device or next(network.parameters()).device
-    size = network.config.input_size
-    multiple = network.canvas_multiple if tight else 0
+    size, multiple = network.canvas_rule if tight else (network.config.input_size, 0)
     if stream is None:
         batch, boxed = batch_images(images, size, device, multiple=multiple)
         return PreparedBatch(network=network, boxed=boxed, inputs=normalise(batch))
@@ -219,7 +217,7 @@ def run_shapenet(  # pylint: disable=too-many-arguments
     them all on the square canvas.
     """
     tight = forward is None
-    rules = [(network.config.input_size, network.canvas_multiple)] if tight else []
+    rules = [network.canvas_rule] if tight else []
     detections: dict[int, Detections] = {}  # by image: each is in one group
     scene_probs: torch.Tensor | None = None
     for members in canvas_groups(images, rules):
