@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ml_models.inference.pixels import copy_rgbx
+from ml_models.inference.pixels import copy_rgbx, pack_rgb
 from ml_models.inference.prefetch import ThreadMap
 from ml_models.inference.upright import DecodedImage, decode_upright
 
@@ -141,31 +141,38 @@ def _letterbox_into(image: Image.Image, canvas: torch.Tensor, size: int) -> floa
 
     ``canvas`` is an (H, W, 3) uint8 view, already filled with the pad value. torch's
     antialiased bilinear resize of uint8 images reproduces Pillow's BILINEAR resize
-    pixel for pixel (tested) at about twice its speed, and writes straight into the batch.
-    The pixels leave Pillow as it keeps them, four bytes each, without the GIL
-    (``pixels.copy_rgbx``), and are resized so: torch's uint8 kernel works on four
-    channels anyway. On the 2-core CPU that took a 640x480 image from 0.62 to 0.52 ms
-    (one thread), the same pixels; ``numpy.array``'s repacking to three bytes held the
-    GIL for 0.13 ms of it, which the two letterbox threads had to take turns at.
+    pixel for pixel (tested) at about twice its speed. The pixels leave Pillow as it
+    keeps them, four bytes each, without the GIL (``pixels.copy_rgbx``), and are resized
+    so: torch's uint8 kernel works on four channels anyway. Its input is a true
+    channels_last batch of one, so it writes a channels_last result; from a permuted
+    (H, W, 4) view it took the result for channels-first and converted it, which cost
+    as much as the resize. The result's three colour bytes of each pixel go into the
+    canvas through Pillow's packer (``pixels.pack_rgb``). On the 2-core AVX2 machine that
+    took a 640x480 image from 2.5 to 0.6 ms (one thread), the same pixels.
     """
     width, height = image.size
     scale, new_w, new_h = _fitted(width, height, size)
+    target = canvas[:new_h, :new_w].numpy()  # a view of the canvas: written in place
+    if (new_w, new_h) == (width, height):
+        target[...] = np.asarray(image)
+        return scale
     block = np.empty((height, width, 4), dtype=np.uint8)
     if copy_rgbx(image, block):
         pixels = torch.from_numpy(block)  # (H, W, 4): R, G, B, padding
     else:
         pixels = torch.from_numpy(np.array(image, dtype=np.uint8))  # (H, W, 3)
-    if (new_w, new_h) == (width, height):
-        canvas[:new_h, :new_w] = pixels[..., :3]
-        return scale
     resized = F.interpolate(
-        pixels.permute(2, 0, 1).unsqueeze(0),  # a channels_last view: no copy
+        pixels.unsqueeze(0).permute(0, 3, 1, 2),  # channels_last: no copy
         size=(new_h, new_w),
         mode="bilinear",
         align_corners=False,
         antialias=True,
     )
-    canvas[:new_h, :new_w] = resized[0, :3].permute(1, 2, 0)
+    rows = resized[0].permute(1, 2, 0).numpy()  # (new_h, new_w, 4 or 3), contiguous
+    if rows.shape[2] == 4:
+        pack_rgb(rows, target)
+    else:
+        target[...] = rows
     return scale
 
 
@@ -186,20 +193,9 @@ def normalise(batch: torch.Tensor) -> torch.Tensor:
     return floats.mul_(1.0 / (255.0 * PIXEL_STD)).sub_(PIXEL_MEAN / PIXEL_STD)
 
 
-# Two threads letterbox the images of a batch side by side: copying pixels out of Pillow
-# holds the GIL while torch's resize releases it, so two images overlap (1.45 -> 1.15 ms
-# per 640x480 image at batch 8, measured on the 2-core machine).
-_LETTERBOX_THREADS = ThreadMap(2, "letterbox")
 # Copying decoded pixels into pinned memory for a GPU: straight from Pillow's memory,
 # without the GIL (``pixels.copy_rgbx``), so the host's cores share a large batch.
 _COPY_THREADS = ThreadMap(min(16, os.cpu_count() or 1), "pin-copy")
-
-
-def _letterbox_job(job: tuple[Image.Image, torch.Tensor, int]) -> float:
-    image, canvas, size = job
-    # inference mode is per thread: take the caller's, which made the canvas
-    with torch.inference_mode(torch.is_inference(canvas)):
-        return _letterbox_into(to_rgb(image), canvas, size)
 
 
 def _copy_jobs(jobs: list[tuple[Image.Image, np.ndarray]]) -> None:
@@ -410,8 +406,11 @@ def batch_images(
     fits = [_fitted(image.width, image.height, size)[1:] for image in pixels]
     height, width = canvas_shape(fits, size, multiple)
     canvas = torch.full((len(images), height, width, 3), PAD_VALUE, dtype=torch.uint8)
-    scales = _LETTERBOX_THREADS.map(
-        _letterbox_job,
-        [(image, slot, size) for image, slot in zip(pixels, canvas.unbind(0), strict=True)],
-    )
+    # one image after another: torch's resize runs on the intra-op threads already, and
+    # two letterbox threads, each with its own, were slower on the 2-core machine (9.1-9.8
+    # against 7.8-8.5 ms for 8 images of 640x480, three alternating runs)
+    scales = [
+        _letterbox_into(to_rgb(image), slot, size)
+        for image, slot in zip(pixels, canvas.unbind(0), strict=True)
+    ]
     return canvas.permute(0, 3, 1, 2), _boxed(images, canvas, scales)
