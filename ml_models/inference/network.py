@@ -74,23 +74,40 @@ def _at_cells(layers: nn.Sequential, features: torch.Tensor, cells: torch.Tensor
     ``features`` is (B, C, H, W) and ``cells`` (B, K) flat indices into H x W; the result
     is (B, K, outputs). Each cell's zero-padded 3x3 neighbourhood is gathered and the
     first convolution is applied to it without padding, which gives the value the dense
-    convolution has at that cell; the rest are 1x1 layers and run on the (B*K, C, 1, 1)
-    column as they are.
+    convolution has at that cell; the rest are 1x1 layers and run on the (B*K, C) column
+    as matrix products (``_cellwise``). The neighbourhoods are rows of the channels_last
+    map picked by ``index_select``, the ones beyond the border zeroed: padding the whole
+    map and indexing it with three index tensors, as before, took 2.1-2.7 ms per batch
+    of 8 at stride 4 on the 2-core machine where this takes about half.
     """
-    batch, channels, _, width = features.shape
-    padded = F.pad(features, (1, 1, 1, 1)).permute(0, 2, 3, 1)  # (B, H+2, W+2, C)
-    offsets = torch.arange(3, device=cells.device)
+    batch, channels, height, width = features.shape
+    offsets = torch.arange(-1, 2, device=cells.device)
     rows = torch.div(cells, width, rounding_mode="floor")[..., None, None] + offsets.view(3, 1)
     cols = (cells % width)[..., None, None] + offsets.view(1, 3)
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)  # (B, K, 3, 3)
     images = torch.arange(batch, device=cells.device).view(batch, 1, 1, 1)
-    patches = padded[images, rows, cols]  # (B, K, 3, 3, C)
-    patches = patches.reshape(-1, 3, 3, channels).permute(0, 3, 1, 2)
+    flat = (images * height + rows.clamp(0, height - 1)) * width + cols.clamp(0, width - 1)
+    pixels = features.permute(0, 2, 3, 1).reshape(-1, channels)  # channels_last: a view
+    patches = pixels.index_select(0, flat.reshape(-1)) * inside.reshape(-1, 1).to(pixels.dtype)
+    patches = patches.view(-1, 3, 3, channels).permute(0, 3, 1, 2)  # (B*K, C, 3, 3)
     first = cast("nn.Sequential", layers[0])
     conv = cast("nn.Conv2d", first[0])
     column = F.conv2d(patches, conv.weight, conv.bias, groups=conv.groups)  # pylint: disable=not-callable
+    column = column.flatten(1)
     for layer in [*list(first)[1:], *list(layers)[1:]]:
-        column = layer(column)
+        column = _cellwise(layer, column)
     return column.reshape(batch, cells.shape[1], -1)
+
+
+def _cellwise(layer: nn.Module, column: torch.Tensor) -> torch.Tensor:
+    """A 1x1 layer of a head applied to a (N, C) column of cells: a 1x1 convolution as
+    a matrix product (oneDNN's convolution of N images of one pixel cost four times as
+    much), the rest (activation, BatchNorm of an unfolded network) as they are."""
+    if isinstance(layer, nn.Conv2d):
+        return F.linear(column, layer.weight.flatten(1), layer.bias)  # pylint: disable=not-callable
+    if isinstance(layer, nn.BatchNorm2d):
+        return cast("torch.Tensor", layer(column[:, :, None, None])).flatten(1)
+    return cast("torch.Tensor", layer(column))
 
 
 def spatial_reduce(maps: torch.Tensor, reduce: str) -> torch.Tensor:

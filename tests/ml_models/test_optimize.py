@@ -9,7 +9,15 @@ import torch
 
 from ml_models.inference import runner
 from ml_models.inference.decode import decode, distances_from_logits
-from ml_models.inference.network import NetworkConfig, ShapeNet, build_network, spatial_reduce
+from ml_models.inference.network import (
+    NetworkConfig,
+    ShapeNet,
+    _at_cells,
+    _conv_bn,
+    _separable_bn,
+    build_network,
+    spatial_reduce,
+)
 from ml_models.inference.optimize import CompiledForward, fold_batch_norms, power_of_two_chunks
 from ml_models.inference.predictor import Analyzer, ModelRegistry
 from ml_models.inference.runner import resolve_precision
@@ -90,6 +98,32 @@ def test_box_logits_at_the_peaks_are_the_dense_ones_there(config: dict[str, Any]
             expected = per_class[image, label, :, flat % cells]
             torch.testing.assert_close(logits[image, rank], expected, rtol=1e-4, atol=1e-5)
             assert scores[image, rank] == sparse["peaks"].reshape(2, -1)[image, flat]
+
+
+@pytest.mark.parametrize("separable", [False, True], ids=["dense 3x3", "separable 3x3"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "channels_last"])
+def test_a_head_at_cells_is_the_dense_head_there(separable: bool, channels_last: bool) -> None:
+    """Every cell, the borders and corners included, and a BatchNorm left unfolded."""
+    torch.manual_seed(1)
+    head = torch.nn.Sequential(
+        (_separable_bn if separable else _conv_bn)(6, 5), torch.nn.Conv2d(5, 3, 1)
+    )
+    for module in head.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    head.eval()
+    features = torch.randn(2, 6, 5, 7)
+    if channels_last:
+        features = features.contiguous(memory_format=torch.channels_last)
+    cells = torch.stack([torch.arange(35), torch.arange(35).flip(0)])  # (2, 35): all cells
+    with torch.inference_mode():
+        dense = head(features).flatten(2).transpose(1, 2)  # (B, H*W, 3)
+        at_cells = _at_cells(head, features, cells)
+    assert at_cells.shape == (2, 35, 3)
+    torch.testing.assert_close(at_cells[0], dense[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(at_cells[1], dense[1].flip(0), rtol=1e-4, atol=1e-5)
 
 
 def test_decode_from_network_peaks_equals_decode_from_logits() -> None:
