@@ -115,6 +115,9 @@ def model_train(
     init_from: Path | None = None,
     box_per_class: bool = False,
     separable_head: bool = False,
+    separable_neck: bool = False,
+    teacher: Path | None = None,
+    freeze_backbone: bool = False,
     lr: float | None = None,
 ) -> list[ModelVersion]:
     """Train the shared-backbone network and register what it learned.
@@ -123,7 +126,9 @@ def model_train(
     share one weights file; "detector" trains on synthetic data or a COCO file; "scene"
     on synthetic data or class folders. ``init_from`` fine-tunes from a weights file
     (the shipped one, say): every tensor whose shape fits is taken from it, and a dense
-    parent's head seeds a ``separable_head`` one.
+    parent's head seeds a ``separable_head`` one (its neck a ``separable_neck`` one).
+    ``teacher``: a trained network's card whose neck the new one learns to reproduce
+    (``train.Teacher``); ``freeze_backbone`` trains the neck and heads only.
     """
     from ml_models.training.data import LabelledImage
     from ml_models.training.datasets import load_class_folders, load_coco
@@ -158,9 +163,16 @@ def model_train(
         max_minutes=max_minutes,
         val_every=val_every,
         val_size=val_size if items is None else 0,
-        network={**network, "box_per_class": box_per_class, "separable_head": separable_head},
+        network={
+            **network,
+            "box_per_class": box_per_class,
+            "separable_head": separable_head,
+            "separable_neck": separable_neck,
+        },
         command=command,
         init_from=str(init_from) if init_from else "",
+        teacher=str(teacher) if teacher else "",
+        freeze_backbone=int(freeze_backbone),
         lr=lr or TrainConfig.lr,
     )
     result = train(config, resume=resume, items=items, progress=progress)

@@ -40,6 +40,8 @@ class NetworkConfig:  # pylint: disable=too-many-instance-attributes
     box_per_class: bool = False
     # depthwise 3x3 + pointwise 1x1 convolutions instead of dense 3x3 ones at stride 4
     separable_head: bool = False
+    # the same for the neck's coarser smoothing layers (stride 8 and 16)
+    separable_neck: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,8 +157,9 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
         neck = config.neck_channels
         self.lateral = nn.ModuleList([nn.Conv2d(c, neck, 1) for c in chans])
         fine = _separable_bn if config.separable_head else _conv_bn  # the stride-4 layers
+        coarse = _separable_bn if config.separable_neck else _conv_bn
         self.smooth = nn.ModuleList(
-            [(fine if level == 0 else _conv_bn)(neck, neck) for level in range(len(chans) - 1)]
+            [(fine if level == 0 else coarse)(neck, neck) for level in range(len(chans) - 1)]
         )
         head = config.head_channels
         n_obj = len(config.object_classes)
@@ -197,18 +200,30 @@ class ShapeNet(nn.Module):  # pylint: disable=too-many-instance-attributes
         """
         if dense_boxes is None:
             dense_boxes = self.training
-        feats: list[torch.Tensor] = self.backbone(images)
-        top = self.lateral[-1](feats[-1])
+        return self.from_features(self.backbone(images), dense_boxes=dense_boxes)
+
+    def neck(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """The stride-4 map both detection heads read, from the backbone's features."""
+        top: torch.Tensor = self.lateral[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
             lateral = self.lateral[level](feats[level])
             top = F.interpolate(top, size=lateral.shape[-2:], mode="nearest") + lateral
             top = self.smooth[level](top)
+        return top
+
+    def from_features(
+        self, feats: list[torch.Tensor], *, dense_boxes: bool
+    ) -> dict[str, torch.Tensor]:
+        """``forward`` after the backbone; with ``dense_boxes`` the output also holds the
+        neck's stride-4 map (``neck``), which distillation compares with a teacher's."""
+        top = self.neck(feats)
         heat = self.heatmap(top)
         # class probabilities at local maxima: decoding and the scene head both read them
         peaks = heatmap_peaks(heat.detach())
         out = {"heatmap": heat, "peaks": peaks}
         if dense_boxes:  # the training loss reads every cell
             out["box_logits"] = self.regression(top)
+            out["neck"] = top
         else:  # decoding reads the strongest peaks' cells only
             out.update(self._peak_boxes(top, peaks))
         if self.scene_n:

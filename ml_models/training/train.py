@@ -32,8 +32,10 @@ from tqdm import tqdm
 from ml_models.inference.decode import distances_from_logits
 from ml_models.inference.host import keep_heap_mapped
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
+from ml_models.inference.predictor import load_state, shapenet_config
 from ml_models.inference.preprocess import normalise
 from ml_models.inference.runner import resolve_precision, run_shapenet
+from ml_models.inference.spec import card_specs
 from ml_models.training.data import LabelledImage, ListStream, SyntheticStream, synthetic_item
 from ml_models.training.evaluation import (
     ImagePrediction,
@@ -71,6 +73,11 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes
     scene_loss_weight: float = 1.0
     max_minutes: float = 0.0  # 0: no wall-clock limit
     init_from: str = ""  # weights (safetensors) to start from; see ``init_weights``
+    # a trained network's card (JSON) whose neck output the student learns to reproduce
+    # (``Teacher``), and the weight of that term
+    teacher: str = ""
+    distill_weight: float = 5.0
+    freeze_backbone: int = 0  # 1: the backbone keeps its weights and BatchNorm statistics
     bf16: int = 1  # 1: bf16 autocast (CPU with avx512_bf16/AMX, or CUDA); 0: fp32
     network: dict[str, Any] = field(default_factory=dict)
     command: str = ""
@@ -129,15 +136,57 @@ def lr_at(step: int, progress: float, config: TrainConfig) -> float:
     return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+@dataclass
+class Teacher:
+    """A trained network whose neck a student learns to reproduce: how a lighter neck
+    (``NetworkConfig.separable_neck``) takes over a heavier one's features, heads and
+    all. Where the student's backbone is the teacher's and frozen, the teacher reads the
+    student's backbone features instead of computing its own."""
+
+    network: ShapeNet
+    shares_backbone: bool = False
+
+    @classmethod
+    def load(cls, card: Path, student: ShapeNet, device: torch.device, *, frozen: bool) -> Teacher:
+        """The network of ``card``, on ``device``, for inference; it shares ``student``'s
+        backbone features where the student's backbone is ``frozen`` and equal to its own."""
+        spec = card_specs(card)[0]
+        network = build_network(shapenet_config(spec))
+        state = load_state(spec.weights_path)
+        network.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
+        network = network.to(device).to(memory_format=torch.channels_last).eval()
+        for param in network.parameters():
+            param.requires_grad_(False)
+        own, theirs = student.backbone.state_dict(), network.backbone.state_dict()
+        shares = (
+            frozen
+            and own.keys() == theirs.keys()
+            and all(torch.equal(own[key].to(device), theirs[key]) for key in own)
+        )
+        return cls(network=network, shares_backbone=shares)
+
+
 def compute_losses(
-    network: ShapeNet, batch: dict[str, torch.Tensor], config: TrainConfig
+    network: ShapeNet,
+    batch: dict[str, torch.Tensor],
+    config: TrainConfig,
+    teacher: Teacher | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Weighted loss terms of one batch and their sum under ``"total"``."""
+    """Weighted loss terms of one batch and their sum under ``"total"``; with a
+    ``teacher``, ``"distill"``: the mean squared difference of the two necks' maps."""
     device = next(network.parameters()).device
     images = normalise(batch["image"].to(device)).contiguous(memory_format=torch.channels_last)
     batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(config.bf16)):
-        out = network(images, dense_boxes=True)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not config.freeze_backbone):
+            feats: list[torch.Tensor] = network.backbone(images)
+        out = network.from_features(feats, dense_boxes=True)
+        if teacher is not None:
+            with torch.no_grad():
+                own = feats if teacher.shares_backbone else teacher.network.backbone(images)
+                target = teacher.network.neck(own)
     has_boxes = batch["has_boxes"]
     heat = centre_focal_loss(out["heatmap"], batch["heatmap"], has_boxes)
     distances = distances_from_logits(out["box_logits"], network.config.stride)
@@ -155,6 +204,10 @@ def compute_losses(
             losses["scene"] = config.scene_loss_weight * torch.nn.functional.cross_entropy(
                 out["scene"].float(), labels, ignore_index=-1, label_smoothing=0.05
             )
+    if teacher is not None:
+        losses["distill"] = config.distill_weight * torch.nn.functional.mse_loss(
+            out["neck"].float(), target.float()
+        )
     losses["total"] = sum(losses.values(), torch.zeros((), device=device))
     return losses
 
@@ -277,8 +330,9 @@ def init_weights(network: ShapeNet, path: Path, log: Callable[[str], None]) -> N
     log(f"initialised {len(taken)} of {len(own)} tensors from {path}")
 
 
-# The layers that ``NetworkConfig.separable_head`` makes depthwise-separable.
-_SEPARABLE_LAYERS = ("smooth.0.", "heatmap.0.", "regression.0.")
+# The layers that ``NetworkConfig.separable_head`` and ``separable_neck`` make
+# depthwise-separable.
+_SEPARABLE_LAYERS = ("smooth.0.", "heatmap.0.", "regression.0.", "smooth.1.", "smooth.2.")
 
 
 def _separable_from_dense(
@@ -389,8 +443,23 @@ class _Run:  # pylint: disable=too-many-instance-attributes
             init_weights(self.network, Path(config.init_from), log)
         self.device = training_device(config.device)
         self.network = self.network.to(self.device).to(memory_format=torch.channels_last)
+        if config.freeze_backbone:
+            for param in self.network.backbone.parameters():
+                param.requires_grad_(False)
+        self.teacher = (
+            Teacher.load(
+                Path(config.teacher),
+                self.network,
+                self.device,
+                frozen=bool(config.freeze_backbone),
+            )
+            if config.teacher
+            else None
+        )
         self.optimizer = torch.optim.AdamW(
-            self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            [param for param in self.network.parameters() if param.requires_grad],
+            lr=config.lr,
+            weight_decay=config.weight_decay,
         )
         self.ema = ModelEma(self.network, config.ema_decay)
         self.step = 0
@@ -442,13 +511,19 @@ class _Run:  # pylint: disable=too-many-instance-attributes
         self.log(f"validation {json.dumps(summary)}")
         with (self.run_dir / "history.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(summary) + "\n")
-        self.network.train()
+        self.train_mode()
         return metrics
+
+    def train_mode(self) -> None:
+        """The network in training mode; a frozen backbone keeps its BatchNorm statistics."""
+        self.network.train()
+        if self.config.freeze_backbone:
+            self.network.backbone.eval()
 
     def train_step(self, batch: dict[str, torch.Tensor], done: float) -> dict[str, torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, done, self.config)
-        losses = compute_losses(self.network, batch, self.config)
+        losses = compute_losses(self.network, batch, self.config, self.teacher)
         self.optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(self.network.parameters(), 10.0)
@@ -486,7 +561,7 @@ def train(
     loader = _make_loader(
         config, run.net_config, run.step * config.batch_size, items, device=run.device
     )
-    run.network.train()
+    run.train_mode()
     progress_bar = tqdm(
         total=config.steps,
         initial=run.step,

@@ -233,6 +233,10 @@ def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -
         str(DEFAULT_CARD.with_suffix(".safetensors")),
         "--box-per-class",
         "--separable-head",
+        "--separable-neck",  # the shipped network's neck as the teacher of a lighter one
+        "--teacher",
+        str(DEFAULT_CARD),
+        "--freeze-backbone",
         "--no-progress",
     )
     assert error is None, error
@@ -243,4 +247,7 @@ def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -
     assert card["training"]["steps"] == 2 and card["training"]["data"] == str(coco)
     assert card["network"]["box_per_class"] is True
     assert card["network"]["separable_head"] is True
+    assert card["network"]["separable_neck"] is True
+    assert card["training"]["config"]["teacher"] == str(DEFAULT_CARD)
+    assert card["training"]["config"]["freeze_backbone"] == 1
     assert card["training"]["config"]["init_from"].endswith(".safetensors")

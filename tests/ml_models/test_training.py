@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from ml_models.inference.spec import ModelSpec
 from ml_models.training.data import SyntheticStream
 from ml_models.training.synthetic import OBJECT_CLASSES, SCENE_CLASSES
 from ml_models.training.train import (
+    CARD_FORMAT,
+    Teacher,
     TrainConfig,
     compute_losses,
     export_weights,
@@ -152,6 +155,42 @@ def test_separable_head_starts_from_a_dense_one(tmp_path: Path) -> None:
     # on one machine with AVX-512; a wrong seed would be off by the values themselves
     for key in ("heatmap", "box_logits", "scene"):
         torch.testing.assert_close(got[key], want[key], rtol=1e-3, atol=1e-3)
+
+
+def test_a_lighter_neck_learns_its_teacher_with_the_backbone_frozen(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = NetworkConfig(
+        object_classes=list(OBJECT_CLASSES), scene_classes=list(SCENE_CLASSES), **TINY
+    )
+    weights = export_weights(build_network(config), tmp_path / "t.safetensors", half=False)
+    card = tmp_path / "t.json"
+    card.write_text(
+        json.dumps(
+            {"format": CARD_FORMAT, "weights_file": weights.name, "network": config.to_dict()}
+        )
+    )
+    student = build_network(replace(config, separable_neck=True))
+    init_weights(student, weights, log=lambda _: None)  # the backbone is the teacher's
+    assert not Teacher.load(card, student, torch.device("cpu"), frozen=False).shares_backbone
+    teacher = Teacher.load(card, student, torch.device("cpu"), frozen=True)
+    assert teacher.shares_backbone
+    for param in student.backbone.parameters():
+        param.requires_grad_(False)
+    backbone = {key: value.clone() for key, value in student.backbone.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=3e-3)
+    student.train()
+    student.backbone.eval()
+    batch, train_config = _batch(), TrainConfig(bf16=0, freeze_backbone=1)
+    distill = []
+    for _ in range(30):
+        losses = compute_losses(student, batch, train_config, teacher)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        distill.append(float(losses["distill"]))
+    assert distill[-1] < 0.5 * distill[0]
+    # weights and BatchNorm statistics alike
+    assert all(torch.equal(backbone[k], v) for k, v in student.backbone.state_dict().items())
 
 
 def test_training_takes_cuda_when_there_is_one(monkeypatch: Any) -> None:

@@ -57,6 +57,22 @@ class Command(BaseCommand):
             action="store_true",
             help="depthwise-separable stride-4 layers, as the shipped shapenet-v5 has",
         )
+        parser.add_argument(
+            "--separable-neck",
+            action="store_true",
+            help="depthwise-separable stride-8 and stride-16 smoothing layers too",
+        )
+        parser.add_argument(
+            "--teacher",
+            type=Path,
+            default=None,
+            help="a trained network's card (JSON): the new neck learns to reproduce its neck",
+        )
+        parser.add_argument(
+            "--freeze-backbone",
+            action="store_true",
+            help="train only the neck and heads (the backbone as --init-from gave it)",
+        )
         parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -82,6 +98,9 @@ class Command(BaseCommand):
             init_from=options["init_from"],
             box_per_class=options["box_per_class"],
             separable_head=options["separable_head"],
+            separable_neck=options["separable_neck"],
+            teacher=options["teacher"],
+            freeze_backbone=options["freeze_backbone"],
             lr=options["lr"],
             command="python manage.py " + shlex.join(sys.argv[1:]),
         )
