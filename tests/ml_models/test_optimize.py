@@ -70,8 +70,9 @@ def test_folded_network_gives_the_same_outputs(separable: bool) -> None:
         dense = network(inputs, dense_boxes=True), folded(inputs, dense_boxes=True)
     at_peaks = {"top_scores", "top_index", "top_box_logits"}
     assert set(got) == set(expected) == {"heatmap", "peaks", "scene", *at_peaks}
-    assert set(dense[1]) == set(dense[0]) == {"heatmap", "peaks", "scene", "box_logits"}
-    for key, value in [*expected.items(), ("box_logits", dense[0]["box_logits"])]:
+    dense_keys = {"heatmap", "peaks", "scene", "box_logits", "neck"}
+    assert set(dense[1]) == set(dense[0]) == dense_keys
+    for key, value in [*expected.items(), *((k, dense[0][k]) for k in ("box_logits", "neck"))]:
         got_value = got[key] if key in got else dense[1][key]
         torch.testing.assert_close(got_value, value, rtol=1e-4, atol=1e-4)
 
