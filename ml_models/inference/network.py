@@ -79,7 +79,7 @@ def _at_cells(layers: nn.Sequential, features: torch.Tensor, cells: torch.Tensor
     convolution has at that cell; the rest are 1x1 layers and run on the (B*K, C) column
     as matrix products (``_cellwise``). The neighbourhoods are rows of the channels_last
     map picked by ``index_select``, the ones beyond the border zeroed: padding the whole
-    map and indexing it with three index tensors, as before, took 2.1-2.7 ms per batch
+    map and indexing it with three index tensors, as before, took 2.1-2.9 ms per batch
     of 8 at stride 4 on the 2-core machine, where this takes 0.6-1.2 ms.
     """
     batch, channels, height, width = features.shape

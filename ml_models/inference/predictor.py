@@ -73,6 +73,17 @@ def shapenet_config(spec: ModelSpec) -> NetworkConfig:
     return NetworkConfig.from_dict(data)
 
 
+def load_shapenet(spec: ModelSpec) -> ShapeNet:
+    """The ShapeNet of ``spec`` with its weights loaded strictly, in fp32, on the CPU, as
+    trained (BatchNorms not folded)."""
+    network = build_network(shapenet_config(spec))
+    state = load_state(spec.weights_path)
+    network.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    )
+    return network
+
+
 @dataclass
 class LoadedModel:
     """A model in memory: a ShapeNet or a timm classifier, on its device."""
@@ -95,15 +106,11 @@ def load_model(
     A ShapeNet is prepared for inference (BatchNorms folded) and, with
     ``compile_network``, run through ``torch.compile``.
     """
-    state = load_state(spec.weights_path)
     if spec.is_shapenet or spec.kind == "detector":
-        network: torch.nn.Module = build_network(shapenet_config(spec))
-        network.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        )
-        folded = fold_batch_norms(cast("ShapeNet", network))
+        folded = fold_batch_norms(load_shapenet(spec))
         loaded = LoadedModel(spec=spec, module=folded, device=device, precision=precision)
     else:
+        state = load_state(spec.weights_path)
         network = timm.create_model(
             spec.architecture, pretrained=False, num_classes=len(spec.classes)
         )

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ml_models.inference.decode import distances_from_logits
 from ml_models.inference.host import keep_heap_mapped
 from ml_models.inference.network import NetworkConfig, ShapeNet, build_network
-from ml_models.inference.predictor import load_state, shapenet_config
+from ml_models.inference.predictor import load_shapenet
 from ml_models.inference.preprocess import normalise
 from ml_models.inference.runner import resolve_precision, run_shapenet
 from ml_models.inference.spec import card_specs
@@ -150,12 +150,7 @@ class Teacher:
     def load(cls, card: Path, student: ShapeNet, device: torch.device, *, frozen: bool) -> Teacher:
         """The network of ``card``, on ``device``, for inference; it shares ``student``'s
         backbone features where the student's backbone is ``frozen`` and equal to its own."""
-        spec = card_specs(card)[0]
-        network = build_network(shapenet_config(spec))
-        state = load_state(spec.weights_path)
-        network.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        )
+        network = load_shapenet(card_specs(card)[0])
         network = network.to(device).to(memory_format=torch.channels_last).eval()
         for param in network.parameters():
             param.requires_grad_(False)
