@@ -84,10 +84,12 @@ def test_padded_heap_keeps_freed_feature_maps_for_the_next_pass() -> None:
 def test_without_padding_glibc_returns_freed_memory() -> None:
     # glibc's default trims the top of its heap (or unmaps large blocks) as they are
     # freed: how many pages that costs again depends on the order of the frees, from
-    # 1,700 to 100,000 over these passes (measured), so only what it keeps is checked
-    # (49-77 MB measured), against the pad's 512 MB
+    # 1,700 to 100,000 over these passes (measured), so only what it keeps is checked,
+    # against the pad's 512 MB. That varies with the order of the frees too: 49-77 MB
+    # measured in bf16, 5-135 MB in fp32 on a 2-core AVX2 machine (twelve runs and one
+    # in CI, where a quarter of the pad failed once)
     _, kept = _heap_after_passes(0)
-    assert kept < 512 * MB // 4
+    assert kept < 512 * MB // 2
 
 
 @pytest.mark.skipif(_glibc() is None, reason="needs glibc")
