@@ -152,7 +152,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="the worker's --concurrency (each process runs torch on its share of the cores)",
+    )
     args = parser.parse_args()
+    processes = max(1, args.worker_processes)
     url = f"http://127.0.0.1:{args.port}"
     logs = ROOT / "var" / "log"
     logs.mkdir(parents=True, exist_ok=True)
@@ -173,9 +180,11 @@ def main() -> None:
             "-Q",
             f"{settings.CELERY_INFERENCE_QUEUE},default",
             "--concurrency",
+            str(processes),
+            "--prefetch-multiplier",
             "1",
             "--loglevel",
-            "WARNING",
+            "INFO",
         ],
         logs / "bench-worker.log",
     )
@@ -214,7 +223,8 @@ def main() -> None:
 
     quantiles = statistics.quantiles(timings, n=100)
     print(
-        f"# machine: {os.cpu_count()} cores, batch size {settings.INFERENCE_BATCH_SIZE}, "
+        f"# machine: {os.cpu_count()} cores, worker: {processes} process(es), batch size "
+        f"{settings.INFERENCE_BATCH_SIZE}, "
         f"{args.images} images 640x480 JPEG, {args.per_request} per request"
     )
     print(f"{'measure':<44} | {'value':>10}")

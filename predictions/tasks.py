@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from celery import Task as CeleryTask
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.db import InterfaceError, OperationalError
 
 from predictions.delivery import ANALYZE_TASK
@@ -60,3 +60,16 @@ def sweep_tasks() -> dict[str, int]:
 def _sweep_on_worker_start(**_: Any) -> None:
     # A worker that starts after a crash recovers its predecessor's tasks at once.
     sweep_tasks.apply_async(queue="default")
+
+
+@worker_init.connect
+def _share_cores_among_processes(sender: Any = None, **_: Any) -> None:
+    # Before the pool forks (or starts its threads): each of the worker's processes then
+    # runs torch on its share of the cores (ml_models/inference/host.py), whatever
+    # --concurrency the worker was started with. A solo pool is one process.
+    from ml_models.inference.host import record_worker_processes
+
+    solo = "solo" in str(getattr(sender, "pool_cls", ""))
+    processes = 1 if solo else int(getattr(sender, "concurrency", 1) or 1)
+    record_worker_processes(processes)
+    logger.info("Inference: %d worker process(es) share this host's cores", processes)

@@ -10,6 +10,7 @@ weights file, one forward pass serves both.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from ml_models.inference.runner import (
     side_stream,
 )
 from ml_models.inference.spec import ModelSpec
+
+logger = logging.getLogger(__name__)
 
 SCENE_TOP_K = 3
 
@@ -162,6 +165,14 @@ class ModelRegistry:
                     spec, self.device, self.precision, compile_network=self.compile_networks
                 )
                 self._models[key] = model
+                logger.info(
+                    "Loaded %s %s on %s in %s, %d torch thread(s)",
+                    spec.kind,
+                    spec.name,
+                    self.device,
+                    self.precision,
+                    torch.get_num_threads(),
+                )
             return model
 
     def clear(self) -> None:

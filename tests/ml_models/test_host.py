@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ml_models.inference import host
 from ml_models.inference.host import _glibc, configure_host, keep_heap_mapped
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,5 +118,26 @@ def test_configure_host_sets_torch_threads() -> None:
     try:
         assert configure_host(threads=1, heap_pad_mb=0) == 1
         assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_each_worker_process_computes_with_its_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(host, "available_cores", lambda: 4)
+    monkeypatch.delenv(host.WORKER_PROCESSES_ENV, raising=False)
+    try:
+        assert host.configure_threads(0) == 4  # a process on its own takes every core
+        monkeypatch.setenv(host.WORKER_PROCESSES_ENV, "1")  # restored after the test
+        host.record_worker_processes(2)
+        assert host.configure_threads(0) == 2
+        assert torch.get_num_threads() == 2
+        host.record_worker_processes(8)  # more processes than cores: one thread each
+        assert host.configure_threads(0) == 1
+        assert host.configure_threads(3) == 3  # a count asked for (TORCH_THREADS) stands
+        monkeypatch.setenv(host.WORKER_PROCESSES_ENV, "many")
+        assert host.configure_threads(0) == 4
     finally:
         torch.set_num_threads(threads)

@@ -44,6 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("VISION_PORT", "8000")))
         parser.add_argument("--stop", action="store_true", help="Stop the background processes.")
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo images.")
+        parser.add_argument(
+            "--worker-processes",
+            type=int,
+            default=1,
+            help="Worker processes (each runs torch on its share of the cores).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["stop"]:
@@ -53,6 +59,7 @@ class Command(BaseCommand):
         (VAR / "run").mkdir(parents=True, exist_ok=True)
         (VAR / "log").mkdir(parents=True, exist_ok=True)
         address = f"{options['host']}:{options['port']}"
+        processes = max(1, options["worker_processes"])
         self._start(
             "worker",
             [
@@ -65,7 +72,7 @@ class Command(BaseCommand):
                 "-Q",
                 f"{settings.CELERY_INFERENCE_QUEUE},default",
                 "--concurrency",
-                "1",
+                str(processes),
                 "--prefetch-multiplier",
                 "1",
                 "--loglevel",
