@@ -66,10 +66,12 @@ def _sweep_on_worker_start(**_: Any) -> None:
 def _share_cores_among_processes(sender: Any = None, **_: Any) -> None:
     # Before the pool forks (or starts its threads): each of the worker's processes then
     # runs torch on its share of the cores (ml_models/inference/host.py), whatever
-    # --concurrency the worker was started with. A solo pool is one process.
+    # --concurrency the worker was started with. Only prefork and thread pools compute
+    # side by side; solo, gevent and eventlet pools run one task at a time on one thread.
     from ml_models.inference.host import record_worker_processes
 
-    solo = "solo" in str(getattr(sender, "pool_cls", ""))
-    processes = 1 if solo else int(getattr(sender, "concurrency", 1) or 1)
+    pool = str(getattr(sender, "pool_cls", ""))
+    side_by_side = any(name in pool for name in ("prefork", "processes", "thread"))
+    processes = int(getattr(sender, "concurrency", 1) or 1) if side_by_side else 1
     record_worker_processes(processes)
     logger.info("Inference: %d worker process(es) share this host's cores", processes)

@@ -21,7 +21,14 @@ class _Worker:
 
 @pytest.mark.parametrize(
     ("pool", "concurrency", "processes"),
-    [("prefork", 3, "3"), ("threads", 4, "4"), ("solo", 1, "1"), ("solo", 4, "1")],
+    [
+        ("prefork", 3, "3"),
+        ("threads", 4, "4"),
+        ("<class 'celery.concurrency.prefork.TaskPool'>", 2, "2"),
+        ("solo", 1, "1"),
+        ("solo", 4, "1"),
+        ("gevent", 100, "1"),
+    ],
 )
 def test_worker_start_records_how_many_processes_share_the_cores(
     monkeypatch: pytest.MonkeyPatch, pool: str, concurrency: int, processes: str
