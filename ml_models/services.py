@@ -22,6 +22,7 @@ from ml_models.selectors import model_version_active, model_version_spec
 
 if TYPE_CHECKING:
     from ml_models.inference.predictor import Analyzer
+    from ml_models.inference.spec import ModelSpec
 
 
 def model_version_register(
@@ -220,13 +221,30 @@ def analyzer_for_versions(
     batch_size: int = 8,
 ) -> Analyzer:
     """An analyzer over two versions, using the process-wide loaded-model registry."""
+    return analyzer_for_specs(
+        detector=model_version_spec(version=detector) if detector else None,
+        scene=model_version_spec(version=scene) if scene else None,
+        score_threshold=score_threshold,
+        batch_size=batch_size,
+    )
+
+
+def analyzer_for_specs(
+    *,
+    detector: ModelSpec | None,
+    scene: ModelSpec | None,
+    score_threshold: float = 0.05,
+    batch_size: int = 8,
+) -> Analyzer:
+    """``analyzer_for_versions`` for versions already described as plain data (what a
+    process without the database gets)."""
     from ml_models.inference.host import configure_host
     from ml_models.inference.predictor import Analyzer, default_registry
 
     configure_host(threads=settings.TORCH_THREADS, heap_pad_mb=settings.INFERENCE_HEAP_PAD_MB)
     return Analyzer(
-        detector=model_version_spec(version=detector) if detector else None,
-        scene=model_version_spec(version=scene) if scene else None,
+        detector=detector,
+        scene=scene,
         registry=default_registry(settings.INFERENCE_PRECISION, settings.INFERENCE_COMPILE),
         score_threshold=score_threshold,
         batch_size=batch_size,
@@ -390,24 +408,54 @@ ANALYZE_WINDOW_BATCHES = 4
 
 
 def images_analyze(
-    *, paths: Sequence[str], score_threshold: float = 0.05, batch_size: int = 8
+    *,
+    paths: Sequence[str],
+    score_threshold: float = 0.05,
+    batch_size: int = 8,
+    processes: int = 1,
 ) -> Iterator[AnalysisOutcome]:
     """Run the active detector and scene classifier over files, in input order.
 
     A file that cannot be read yields an outcome with ``error`` (naming the file); the
-    rest of the batch is still analysed.
+    rest of the batch is still analysed. With ``processes`` above one, windows of files
+    are analysed side by side in that many processes (``ml_models.parallel``).
     """
-    from ml_models.inference.prefetch import decode_threads, mapped, prefetched
-    from ml_models.inference.preprocess import ImageLoadError, decode_image
-    from ml_models.inference.upright import DecodedImage
-
     detector = model_version_active(kind=ModelVersion.Kind.DETECTOR)
     scene = model_version_active(kind=ModelVersion.Kind.SCENE)
     if detector is None and scene is None:
         raise RuntimeError("no active model versions: train, import or migrate the shipped ones")
+    # Each call analyses a window of several batches: images are batched by canvas shape
+    # within it (so mixed wide and tall files still fill batches) and, on a GPU, the next
+    # batch is prepared while one runs.
+    window = batch_size * ANALYZE_WINDOW_BATCHES
+    windows = [paths[start : start + window] for start in range(0, len(paths), window)]
+    processes = max(1, min(processes, len(windows)))
+    if processes > 1:
+        from ml_models.parallel import analyze_in_processes
+
+        yield from analyze_in_processes(
+            windows=windows,
+            processes=processes,
+            detector=model_version_spec(version=detector) if detector else None,
+            scene=model_version_spec(version=scene) if scene else None,
+            score_threshold=score_threshold,
+            batch_size=batch_size,
+        )
+        return
     analyzer = analyzer_for_versions(
         detector=detector, scene=scene, score_threshold=score_threshold, batch_size=batch_size
     )
+    yield from windows_analyze(analyzer=analyzer, windows=windows)
+
+
+def windows_analyze(
+    *, analyzer: Analyzer, windows: Sequence[Sequence[str]]
+) -> Iterator[AnalysisOutcome]:
+    """``images_analyze`` of windows of files with one analyzer: the next window's files
+    are read and decoded while the models run on this one."""
+    from ml_models.inference.prefetch import decode_threads, mapped, prefetched
+    from ml_models.inference.preprocess import ImageLoadError, decode_image
+    from ml_models.inference.upright import DecodedImage
 
     threads = decode_threads(
         on_gpu=analyzer.registry.device.type != "cpu",
@@ -423,13 +471,7 @@ def images_analyze(
     def load(chunk: Sequence[str]) -> list[tuple[str, DecodedImage | str]]:
         return mapped(load_one, chunk, threads)
 
-    # Each call analyses a window of several batches: images are batched by canvas shape
-    # within it (so mixed wide and tall files still fill batches) and, on a GPU, the next
-    # batch is prepared while one runs. The next window's files are read and decoded
-    # while the models run on this one.
-    window = batch_size * ANALYZE_WINDOW_BATCHES
-    chunks = [paths[start : start + window] for start in range(0, len(paths), window)]
-    for loaded in prefetched(chunks, load):
+    for loaded in prefetched(windows, load):
         images = [image for _, image in loaded if not isinstance(image, str)]
         results = analyzer.analyze(images) if images else []
         position = 0

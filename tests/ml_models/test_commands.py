@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from PIL import Image
 from pytest_django.fixtures import SettingsWrapper
 from safetensors.torch import save_file
 
+from ml_models import parallel
 from ml_models.models import ModelVersion
 from ml_models.selectors import model_version_active
 from ml_models.services import ANALYZE_WINDOW_BATCHES, images_analyze, model_version_activate
@@ -111,6 +113,46 @@ def test_analyze_batches_a_window_by_canvas_and_answers_in_file_order(
         assert [o["label"] for o in outcome.result["objects"]] == [
             o["label"] for o in alone.result["objects"]
         ]
+
+
+def test_analyze_in_two_processes_answers_as_one_process_does(
+    tmp_path: Path,
+    shipped_active: tuple[ModelVersion, ModelVersion],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pools: list[int] = []
+
+    def pool(*args: Any, **kwargs: Any) -> ProcessPoolExecutor:
+        pools.append(kwargs["max_workers"])
+        return ProcessPoolExecutor(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", pool)
+    paths = []
+    for index in range(5):
+        path = tmp_path / f"scene{index}.jpg"
+        SceneGenerator(seed=13).sample(index).image.save(path, quality=90)
+        paths.append(str(path))
+    (tmp_path / "cut.jpg").write_bytes(truncated_jpeg_bytes())
+    paths.insert(2, str(tmp_path / "cut.jpg"))
+    # batches of one: windows of ANALYZE_WINDOW_BATCHES files, so two windows, one each
+    assert len(paths) > ANALYZE_WINDOW_BATCHES
+    alone = _run("analyze", *paths, "--json", "--batch-size", "1")
+    assert not pools
+    shared = _run("analyze", *paths, "--json", "--batch-size", "1", "--processes", "2")
+    assert pools == [2]
+    for _, err, error in (alone, shared):
+        assert "cut.jpg" in err
+        assert error is not None and "1 of 6" in str(error)
+    expected = [json.loads(line) for line in alone[0].splitlines()]
+    found = [json.loads(line) for line in shared[0].splitlines()]
+    assert [line["file"] for line in found] == [line["file"] for line in expected]
+    assert len(found) == 5
+    for mine, theirs in zip(found, expected, strict=True):
+        assert mine["scene"]["label"] == theirs["scene"]["label"]
+        assert [o["label"] for o in mine["objects"]] == [o["label"] for o in theirs["objects"]]
+        for a, b in zip(mine["objects"], theirs["objects"], strict=True):
+            assert a["box"] == pytest.approx(b["box"], abs=0.5)
+            assert a["score"] == pytest.approx(b["score"], abs=1e-3)
 
 
 def test_import_model_registers_a_timm_classifier_that_predicts(
