@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU measurements of the models issue in one run, for a lent GPU machine (the device
-# tool runs it in a copy of this checkout; about five minutes on an H200):
+# tool runs it in a copy of this checkout; its steps' time limits add up to 9.5 minutes):
 #
 #     bash bench/gpu_checks.sh        # results in $OUT (else var/gpu-checks/), one file a step
 #
