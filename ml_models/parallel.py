@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _ANALYZERS: list[Analyzer] = []
 
 
-def _start(  # pylint: disable=too-many-arguments
+def _start(
     processes: int,
     detector: ModelSpec | None,
     scene: ModelSpec | None,

@@ -429,6 +429,8 @@ def images_analyze(
     # batch is prepared while one runs.
     window = batch_size * ANALYZE_WINDOW_BATCHES
     windows = [paths[start : start + window] for start in range(0, len(paths), window)]
+    detector_spec = model_version_spec(version=detector) if detector else None
+    scene_spec = model_version_spec(version=scene) if scene else None
     processes = max(1, min(processes, len(windows)))
     if processes > 1:
         from ml_models.parallel import analyze_in_processes
@@ -436,14 +438,17 @@ def images_analyze(
         yield from analyze_in_processes(
             windows=windows,
             processes=processes,
-            detector=model_version_spec(version=detector) if detector else None,
-            scene=model_version_spec(version=scene) if scene else None,
+            detector=detector_spec,
+            scene=scene_spec,
             score_threshold=score_threshold,
             batch_size=batch_size,
         )
         return
-    analyzer = analyzer_for_versions(
-        detector=detector, scene=scene, score_threshold=score_threshold, batch_size=batch_size
+    analyzer = analyzer_for_specs(
+        detector=detector_spec,
+        scene=scene_spec,
+        score_threshold=score_threshold,
+        batch_size=batch_size,
     )
     yield from windows_analyze(analyzer=analyzer, windows=windows)
 
