@@ -329,6 +329,49 @@ def models_evaluate(
     return report
 
 
+def models_evaluate_robustness(
+    *,
+    detector: ModelVersion | None,
+    scene: ModelVersion | None,
+    factors: Sequence[str] = (),
+    count: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Measure versions one robustness factor at a time (``training.robustness``: clutter,
+    hard negatives, damage, and families training never saw), store the report on the
+    versions under ``metrics["robustness"]`` and return it, factor by factor."""
+    from ml_models.training import robustness
+    from ml_models.training.measure import EVALUATION_THRESHOLD, measure
+    from ml_models.training.synthetic import OBJECT_CLASSES, SCENE_CLASSES
+
+    names = robustness.factor_names(factors)
+    count = robustness.DEFAULT_COUNT if count is None else count
+    seed = robustness.DEFAULT_SEED if seed is None else seed
+    analyzer = analyzer_for_versions(
+        detector=detector, scene=scene, score_threshold=EVALUATION_THRESHOLD, batch_size=16
+    )
+    report: dict[str, Any] = {
+        "count_per_factor": count,
+        "seed": seed,
+        "evaluated_at": datetime.now(tz=UTC).isoformat(),
+        "factors": {},
+    }
+    for name in names:
+        report["factors"][name] = measure(
+            analyzer,
+            robustness.factor_items(name, count=count, seed=seed),
+            object_classes=OBJECT_CLASSES,
+            scene_classes=SCENE_CLASSES,
+            progress=progress,
+        )
+    with transaction.atomic():
+        for version in (detector, scene):
+            if version is not None:
+                model_version_store_metrics(version=version, metrics={"robustness": report})
+    return report
+
+
 def model_import(
     *,
     kind: str,

@@ -12,6 +12,7 @@ from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ml_models.inference.preprocess import letterbox
+from ml_models.training.clutter import TRAINING_WORLD
 from ml_models.training.synthetic import SceneGenerator
 
 GAUSSIAN_ALPHA = 0.54  # TTFNet: gaussian spread relative to the box size
@@ -135,7 +136,8 @@ class SyntheticStream(IterableDataset[dict[str, torch.Tensor]]):  # pylint: disa
     """An endless, reproducible stream of synthetic training examples.
 
     Example ``n`` is always the generator's sample ``n``; workers interleave indices, and
-    ``start`` skips the examples a resumed run has already seen.
+    ``start`` skips the examples a resumed run has already seen. ``clutter_rate``: the
+    share of examples drawn in ``clutter.TRAINING_WORLD`` (0: the plain generator).
     """
 
     def __init__(
@@ -148,9 +150,14 @@ class SyntheticStream(IterableDataset[dict[str, torch.Tensor]]):  # pylint: disa
         stride: int,
         start: int = 0,
         box_per_class: bool = False,
+        clutter_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        self.generator = SceneGenerator(seed=seed)
+        self.generator = SceneGenerator(
+            seed=seed,
+            world=TRAINING_WORLD if clutter_rate > 0 else None,
+            clutter_rate=clutter_rate,
+        )
         self.box_per_class = box_per_class
         self.object_classes = list(object_classes)
         self.scene_classes = list(scene_classes)

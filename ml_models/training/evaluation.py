@@ -115,6 +115,65 @@ def coco_detection_metrics(
 
 
 @dataclass
+class OperatingPoint:
+    """What a user sees at one score threshold: the share of shapes found (IoU >= 0.5,
+    right class), the share of detections that are right, and wrong ones per image."""
+
+    threshold: float
+    recall: float
+    precision: float
+    false_per_image: float
+
+
+def _iou(box: Sequence[float], others: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], others[:, 0])
+    y1 = np.maximum(box[1], others[:, 1])
+    x2 = np.minimum(box[2], others[:, 2])
+    y2 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return np.asarray(inter / np.maximum(area + areas - inter, 1e-9))
+
+
+def operating_point(
+    truths: Sequence[ImageTruth],
+    predictions: Sequence[ImagePrediction],
+    *,
+    threshold: float = 0.5,
+    iou: float = 0.5,
+) -> OperatingPoint:
+    """Recall, precision and false detections per image of the detections scoring at
+    least ``threshold``; each detection, best score first, takes the unmatched truth of
+    its class it overlaps most, if that overlap reaches ``iou`` (COCO's greedy match)."""
+    found = false = total = 0
+    for truth, pred in zip(truths, predictions, strict=True):
+        total += len(truth.boxes)
+        gt_boxes = np.asarray(truth.boxes, dtype=np.float64).reshape(-1, 4)
+        gt_labels = np.asarray(truth.labels)
+        unmatched = np.ones(len(gt_boxes), dtype=bool)
+        for k in np.argsort(-np.asarray(pred.scores, dtype=np.float64)):
+            if pred.scores[k] < threshold:
+                continue
+            candidates = unmatched & (gt_labels == pred.labels[k])
+            if candidates.any():
+                overlaps = np.where(candidates, _iou(pred.boxes[k], gt_boxes), 0.0)
+                best = int(overlaps.argmax())
+                if overlaps[best] >= iou:
+                    unmatched[best] = False
+                    found += 1
+                    continue
+            false += 1
+    reported = found + false
+    return OperatingPoint(
+        threshold=threshold,
+        recall=found / total if total else 1.0,
+        precision=found / reported if reported else 1.0,
+        false_per_image=false / len(truths) if truths else 0.0,
+    )
+
+
+@dataclass
 class SceneMetrics:
     """Top-1 accuracy and the confusion matrix (rows: truth, columns: prediction)."""
 

@@ -16,12 +16,14 @@ from ml_models.training.evaluation import (
     ImagePrediction,
     ImageTruth,
     coco_detection_metrics,
+    operating_point,
     plot_confusion,
     plot_per_class_ap,
     scene_metrics,
 )
 
 EVALUATION_THRESHOLD = 0.01  # low, so that mAP can rank nearly every detection
+GALLERY_THRESHOLD = 0.5  # the score from which the gallery draws a box
 
 
 def measure(
@@ -73,6 +75,9 @@ def measure(
     if truths:
         detection = coco_detection_metrics(truths, predictions, object_classes)
         report["detection"] = asdict(detection)
+        report["detection"]["at_threshold"] = asdict(
+            operating_point(truths, predictions, threshold=GALLERY_THRESHOLD)
+        )
         if plots_dir is not None:
             report["detection"]["plot"] = str(
                 plot_per_class_ap(detection, plots_dir / "per_class_ap.png")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from ml_models.training import clutter
+
 OBJECT_CLASSES: tuple[str, ...] = (
     "circle",
     "ellipse",
@@ -47,6 +49,7 @@ class Shape:
     points: list[Point]
     colour: Colour = (0, 0, 0)
     outline: int = 0  # 0: filled, else outline width in px
+    alpha: float = 1.0  # below 1: a translucent fill or stroke
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Sample:
     labels: list[str]
     scene: str
     shapes: list[Shape] = field(default_factory=list)
+    # shapes drawn that are not primitives (``clutter.NEGATIVES``): never labelled
+    negatives: list[Shape] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- geometry
@@ -503,6 +508,8 @@ def render(
             boxes.append((0.0, 0.0, 0.0, 0.0))
             continue
         mask, left, top = drawn
+        if shape.alpha < 1.0:
+            mask = mask.point(lambda v, a=shape.alpha: round(v * a))
         img.paste(shape.colour, (left, top, left + mask.width, top + mask.height), mask)
         boxes.append(
             (
@@ -515,20 +522,70 @@ def render(
     return img, boxes
 
 
-class SceneGenerator:
-    """Reproducible generator: ``generator.sample(index)`` is the same image for a seed."""
+def _negatives(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    w: int,
+    h: int,
+    occupied: list[tuple[float, float, float, float]],
+    bg_colours: list[Colour],
+    most: int,
+    rng: np.random.Generator,
+) -> list[Shape]:
+    """Up to ``most`` hard negatives (``clutter.NEGATIVES``) in the image's free space, at
+    least 20 px across (smaller, an octagon is a circle), filled or outlined like shapes."""
+    negatives: list[Shape] = []
+    wanted = int(rng.integers(0, most + 1)) if most else 0
+    short = min(w, h)
+    taken = list(occupied)
+    for _ in range(wanted * 10):
+        if len(negatives) >= wanted:
+            break
+        kind = str(rng.choice(clutter.NEGATIVES))
+        extent = float(np.exp(rng.uniform(math.log(20), math.log(max(0.4 * short, 21)))))
+        margin = extent * 0.55
+        if w <= 2 * margin or h <= 2 * margin:
+            continue
+        cx, cy = rng.uniform(margin, w - margin), rng.uniform(margin, h - margin)
+        points = clutter.negative_shape(kind, cx, cy, extent, rng)
+        box = _bbox(points)
+        if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h or _overlaps(box, taken, 4.0):
+            continue
+        taken.append(box)
+        outline = 0 if rng.random() < 0.6 else int(rng.integers(2, 6))
+        negatives.append(Shape(kind, points, _random_colour(rng, bg_colours), outline))
+    return negatives
 
-    def __init__(self, *, seed: int = 0, min_side: int = 256, max_side: int = 640) -> None:
+
+class SceneGenerator:
+    """Reproducible generator: ``generator.sample(index)`` is the same image for a seed.
+
+    With a ``world`` (``clutter.World``), a share ``clutter_rate`` of the samples is drawn
+    in it: procedural clutter behind, among and in front of the shapes, unlabelled hard
+    negatives beside them, and damage. Without one the stream is the plain generator's,
+    sample for sample.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        min_side: int = 256,
+        max_side: int = 640,
+        world: clutter.World | None = None,
+        clutter_rate: float = 1.0,
+    ) -> None:
         self.seed = seed
         self.min_side = min_side
         self.max_side = max_side
+        self.world = world
+        self.clutter_rate = clutter_rate
 
-    def sample(self, index: int) -> Sample:
+    def sample(self, index: int) -> Sample:  # pylint: disable=too-many-locals
         rng = np.random.default_rng([self.seed, index])
+        world = self.world if self.world is not None and rng.random() < self.clutter_rate else None
         scene = str(rng.choice(SCENE_CLASSES))
         w = int(rng.integers(self.min_side, self.max_side + 1))
         h = int(rng.integers(self.min_side, self.max_side + 1))
-        background, bg_colours = _background(w, h, rng)
+        background, bg_colours = self._background(w, h, rng, world)
         short = min(w, h)
         shapes: list[Shape] = []
         occupied: list[tuple[float, float, float, float]] = []
@@ -561,8 +618,13 @@ class SceneGenerator:
             extras += 1
         if scene == "random" and extras < 3:
             return self.sample(index + 1_000_003)  # too crowded: draw another layout
-        image, boxes = render(shapes, background)
-        image = self._degrade(image, rng)
+        negatives: list[Shape] = []
+        if world is None:
+            image, boxes = render(shapes, background)
+            image = self._degrade(image, rng)
+        else:
+            negatives = _negatives(w, h, occupied, bg_colours, world.negatives, rng)
+            image, boxes = self._cluttered(shapes, negatives, background, world, rng)
         keep = [i for i, b in enumerate(boxes) if b[2] - b[0] >= 2 and b[3] - b[1] >= 2]
         return Sample(
             image=image,
@@ -570,7 +632,52 @@ class SceneGenerator:
             labels=[shapes[i].label for i in keep],
             scene=scene,
             shapes=[shapes[i] for i in keep],
+            negatives=negatives,
         )
+
+    @staticmethod
+    def _background(
+        w: int, h: int, rng: np.random.Generator, world: clutter.World | None
+    ) -> tuple[Image.Image, list[Colour]]:
+        if world is None or not world.backgrounds or rng.random() < world.plain_rate:
+            return _background(w, h, rng)
+        family = str(rng.choice(world.backgrounds))
+        return clutter.BACKGROUNDS[family](w, h, rng)
+
+    @staticmethod
+    def _cluttered(
+        shapes: list[Shape],
+        negatives: list[Shape],
+        background: Image.Image,
+        world: clutter.World,
+        rng: np.random.Generator,
+    ) -> tuple[Image.Image, list[tuple[float, float, float, float]]]:
+        """Render ``shapes`` and the hard ``negatives`` in ``world``: geometric damage on
+        every outline, strokes in front, then photometric damage. Returns the image and
+        each shape's box (negatives have none: they are never labelled)."""
+        w, h = background.size
+        drawn = [*negatives, *shapes]
+        if world.applies("perspective", rng):
+            matrix = clutter.homography(w, h, rng, float(rng.uniform(0.02, 0.08)))
+            for shape in drawn:
+                shape.points = clutter.project(shape.points, matrix)
+        if world.applies("wobble", rng):
+            amount = float(rng.uniform(0.005, 0.025))
+            for shape in drawn:
+                shape.points = clutter.wobble(shape.points, rng, amount)
+        if world.applies("translucent", rng):
+            for shape in drawn:
+                if rng.random() < 0.6:
+                    shape.alpha = float(rng.uniform(0.45, 0.85))
+        image, boxes = render(drawn, background)
+        boxes = boxes[len(negatives) :]
+        if world.foreground and rng.random() < 0.5:
+            clutter.foreground_clutter(image, rng, int(rng.integers(1, world.foreground + 1)))
+        image = world.photometric(image, rng)
+        if image.size != (w, h):  # enlarged: the boxes follow
+            sx, sy = image.width / w, image.height / h
+            boxes = [(b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy) for b in boxes]
+        return image, boxes
 
     def _composition(
         self, scene: str, w: int, h: int, rng: np.random.Generator, bg: list[Colour]

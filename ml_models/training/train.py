@@ -36,6 +36,7 @@ from ml_models.inference.predictor import load_shapenet
 from ml_models.inference.preprocess import normalise
 from ml_models.inference.runner import resolve_precision, run_shapenet
 from ml_models.inference.spec import card_specs
+from ml_models.training.clutter import TRAINING_WORLD
 from ml_models.training.data import LabelledImage, ListStream, SyntheticStream, synthetic_item
 from ml_models.training.evaluation import (
     ImagePrediction,
@@ -79,6 +80,9 @@ class TrainConfig:  # pylint: disable=too-many-instance-attributes
     distill_weight: float = 5.0
     freeze_backbone: int = 0  # 1: the backbone keeps its weights and BatchNorm statistics
     bf16: int = 1  # 1: bf16 autocast (CPU with avx512_bf16/AMX, or CUDA); 0: fp32
+    # share of synthetic examples drawn in the cluttered, damaged world of
+    # ``ml_models.training.clutter`` (hard negatives included); 0: the plain generator
+    clutter_rate: float = 0.0
     network: dict[str, Any] = field(default_factory=dict)
     command: str = ""
 
@@ -290,11 +294,22 @@ def build_card(result: TrainResult, *, weights_file: str) -> dict[str, Any]:
             "batch_size": result.config.batch_size,
             "images_seen": result.images_seen,
             "duration_s": round(result.duration_s, 1),
-            "data": "synthetic (ml_models.training.synthetic)",
+            "data": _data_description(result.config),
             "config": asdict(result.config),
         },
         "metrics": {"training_validation": result.validation},
     }
+
+
+def _data_description(config: TrainConfig) -> str:
+    if config.clutter_rate <= 0:
+        return "synthetic (ml_models.training.synthetic)"
+    return (
+        f"synthetic (ml_models.training.synthetic), {config.clutter_rate:.0%} of it in the "
+        "cluttered world of ml_models.training.clutter (backgrounds "
+        f"{', '.join(TRAINING_WORLD.backgrounds)}; hard negatives; damage "
+        f"{', '.join(TRAINING_WORLD.damage)})"
+    )
 
 
 def init_weights(network: ShapeNet, path: Path, log: Callable[[str], None]) -> None:
@@ -381,6 +396,7 @@ def _make_loader(
             stride=net_config.stride,
             start=start,
             box_per_class=net_config.box_per_class,
+            clutter_rate=config.clutter_rate,
         )
     else:
         dataset = ListStream(

@@ -230,6 +230,35 @@ def test_evaluate_stores_metrics_and_plots(
         assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_evaluate_robustness_measures_each_factor_and_stores_the_report(
+    shipped_active: tuple[ModelVersion, ModelVersion],
+) -> None:
+    out, _, error = _run(
+        "evaluate", "--robustness", "clean", "all_heldout", "--per-factor", "3", "--json"
+    )
+    assert error is None
+    report = json.loads(out)
+    assert list(report["factors"]) == ["clean", "all_heldout"]
+    for factor in report["factors"].values():
+        assert factor["images"] == 3
+        det = factor["detection"]
+        assert 0 <= det["map_50_95"] <= det["map_50"] <= 1
+        assert det["at_threshold"]["threshold"] == 0.5
+        assert 0 <= det["at_threshold"]["recall"] <= 1
+        assert 0 <= factor["scene"]["accuracy"] <= 1
+    detector, scene = (ModelVersion.objects.get(pk=v.pk) for v in shipped_active)
+    assert detector.metrics["robustness"] == report == scene.metrics["robustness"]
+    table, _, _ = _run("evaluate", "--robustness", "heldout_damage", "--per-factor", "2")
+    assert "heldout_damage" in table and "false/img" in table
+
+
+def test_evaluate_robustness_refuses_an_unknown_factor() -> None:
+    _, _, error = _run("evaluate", "--robustness", "fog", "--per-factor", "2")
+    assert error is not None and "unknown robustness factor(s) fog" in str(error)
+    _, _, error = _run("evaluate", "--robustness", "--per-factor", "0")
+    assert error is not None and "--per-factor" in str(error)
+
+
 def test_train_on_a_users_coco_file(tmp_path: Path, settings: SettingsWrapper) -> None:
     settings.MODEL_WEIGHTS_DIR = tmp_path / "weights"
     generator = SceneGenerator(seed=1)

@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml_models.models import ModelVersion
 from ml_models.selectors import model_version_active, model_version_get
-from ml_models.services import TrainingData, models_evaluate
+from ml_models.services import TrainingData, models_evaluate, models_evaluate_robustness
+from ml_models.training.robustness import DEFAULT_COUNT, DEFAULT_SEED, FACTORS
 
 
 class Command(BaseCommand):
@@ -29,6 +30,25 @@ class Command(BaseCommand):
         parser.add_argument("--images", type=Path, default=None, help="images folder of --coco")
         parser.add_argument("--folders", type=Path, default=None, help="one folder per scene class")
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+        parser.add_argument(
+            "--robustness",
+            nargs="*",
+            metavar="FACTOR",
+            default=None,
+            help=(
+                "instead: the robustness evaluation, one factor at a time (all by default): "
+                + ", ".join(FACTORS)
+            ),
+        )
+        parser.add_argument(
+            "--per-factor",
+            type=int,
+            default=DEFAULT_COUNT,
+            help="images per robustness factor",
+        )
+        parser.add_argument(
+            "--robustness-seed", type=int, default=DEFAULT_SEED, help="seed of the robustness sets"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -46,6 +66,9 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         if detector is None and scene is None:
             raise CommandError("no model versions to evaluate")
+        if options["robustness"] is not None:
+            self._robustness(detector, scene, options)
+            return
         report = models_evaluate(
             detector=detector,
             scene=scene,
@@ -78,3 +101,44 @@ class Command(BaseCommand):
             )
             for row in sc["confusion"]:
                 self.stdout.write("  " + " ".join(f"{v:4d}" for v in row))
+
+    def _robustness(
+        self, detector: ModelVersion | None, scene: ModelVersion | None, options: dict[str, Any]
+    ) -> None:
+        if options["per_factor"] < 1:
+            raise CommandError("--per-factor must be at least 1")
+        try:
+            report = models_evaluate_robustness(
+                detector=detector,
+                scene=scene,
+                factors=options["robustness"],
+                count=options["per_factor"],
+                seed=options["robustness_seed"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        if options["json"]:
+            self.stdout.write(json.dumps(report))
+            return
+        names = " / ".join(v.name for v in (detector, scene) if v is not None)
+        self.stdout.write(
+            f"robustness of {names}: {report['count_per_factor']} images per factor, "
+            f"seed {report['seed']}"
+        )
+        self.stdout.write(
+            f"  {'factor':<20}{'mAP50':>8}{'mAP50:95':>10}{'recall':>8}"
+            f"{'false/img':>11}{'scene':>8}"
+        )
+        for name, result in report["factors"].items():
+            det, sc = result.get("detection"), result.get("scene")
+            point = det["at_threshold"] if det else None
+            self.stdout.write(
+                f"  {name:<20}"
+                + (f"{det['map_50']:>8.3f}{det['map_50_95']:>10.3f}" if det else f"{'-':>18}")
+                + (
+                    f"{point['recall']:>8.3f}{point['false_per_image']:>11.2f}"
+                    if point
+                    else f"{'-':>19}"
+                )
+                + (f"{sc['accuracy']:>8.3f}" if sc else f"{'-':>8}")
+            )
