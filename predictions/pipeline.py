@@ -31,7 +31,7 @@ from predictions.delivery import Claim, tasks_claim, tasks_enqueue, tasks_releas
 from predictions.models import Prediction, Task
 from predictions.services import PredictionRow, predictions_replace
 from sql_shards.errors import ShardUnavailableError
-from sql_shards.selectors import partitions_for_tasks
+from sql_shards.selectors import shards_for_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +213,8 @@ def _retry_delay(results: list[_TaskResult]) -> float:
 
 
 def _tasks_on_shard(results: list[_TaskResult], shard: str) -> list[_TaskResult]:
-    remainder = settings.SHARD_ALIASES.index(shard) + 1
-    partitions = partitions_for_tasks(task_ids=[result.task.pk for result in results])
-    return [result for result in results if partitions[result.task.pk] == remainder]
+    shards = shards_for_tasks(task_ids=[result.task.pk for result in results])
+    return [result for result in results if shards[result.task.pk] == shard]
 
 
 def _commit(

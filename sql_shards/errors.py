@@ -8,7 +8,9 @@ from contextlib import contextmanager
 
 from django.db import DatabaseError
 
-_SERVER_IN_MESSAGE = re.compile(r'server "vision_(shard_\d+)"')
+# Servers are named ``vision_<name>`` (sql.SERVER_PREFIX): the settings' shards and any
+# added with ``shards add-server``.
+_SERVER_IN_MESSAGE = re.compile(r'server "vision_([a-z][a-z0-9_]*)"')
 
 
 class ShardUnavailableError(Exception):
@@ -45,8 +47,13 @@ def shard_errors(
             shard = default_shard() if callable(default_shard) else default_shard
         if shard is None:
             raise
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise ShardUnavailableError(shard, first_line) from error
+        raise ShardUnavailableError(shard, first_line(error)) from error
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a database error: PostgreSQL's message without its detail."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else repr(error)
 
 
 def _is_connection_failure(error: DatabaseError) -> bool:

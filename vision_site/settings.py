@@ -106,6 +106,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # The leader holds everything plus the partitioned ``predictions`` parent; remainders
 # 1-3 of the hash live on three shard servers reached through postgres_fdw. Each shard
 # is also a Django alias so that ``migrate --database shard_N`` builds its real table.
+# That is a fresh install's layout; ``shards split|move|add-server`` change it, and the
+# live layout is read from the leader's catalog, never from here.
 PREDICTION_PARTITIONS = 4
 SHARD_ALIASES = ["shard_1", "shard_2", "shard_3"]
 SHARD_CONNECT_TIMEOUT = env_int("SHARD_CONNECT_TIMEOUT", 5)
