@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ml_models.inference.predictor import Analyzer, ImageAnalysis, ModelRegistry
 from ml_models.inference.preprocess import batch_images
-from ml_models.inference.spec import card_specs
+from ml_models.inference.spec import card_specs, shipped_cards
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"
@@ -60,7 +60,7 @@ def _images(count: int) -> list[Image.Image]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    cards = sorted(WEIGHTS_DIR.glob("*.json"))
+    cards = shipped_cards(WEIGHTS_DIR)
     parser.add_argument("--card", type=Path, default=cards[-1])
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script")

@@ -31,7 +31,7 @@ from ml_models.inference import preprocess
 from ml_models.inference.network import ShapeNet
 from ml_models.inference.predictor import batch_objects, load_model
 from ml_models.inference.runner import LaunchedBatch, autocast_for, finish_shapenet
-from ml_models.inference.spec import card_specs
+from ml_models.inference.spec import card_specs, shipped_cards
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"
@@ -130,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    cards = sorted(WEIGHTS_DIR.glob("*.json"))
+    cards = shipped_cards(WEIGHTS_DIR)
     parser.add_argument("--card", type=Path, default=cards[-1])
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script")

@@ -18,6 +18,10 @@ its own, and the time of a camera-sized JPEG from its bytes.
 
 The three are measured in interleaved rounds and each figure is the median over the
 rounds, so that a shared machine's drifting speed does not skew one ratio.
+
+``--against OTHER.json`` adds a table of the full system of ``--card`` against that of
+another card (an older version, say), the two in interleaved rounds of the same run,
+with the ratio of their images/s at each batch size.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from ml_models.inference.runner import (
     finish_shapenet,
     prepare_shapenet,
 )
-from ml_models.inference.spec import card_specs
+from ml_models.inference.spec import card_specs, shipped_cards
 from ml_models.training.synthetic import SceneGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "ml_models" / "weights"
@@ -167,8 +171,11 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    cards = sorted(WEIGHTS_DIR.glob("*.json"))
+    cards = shipped_cards(WEIGHTS_DIR)
     parser.add_argument("--card", type=Path, default=cards[-1] if cards else None)
+    parser.add_argument(
+        "--against", type=Path, default=None, help="another card whose full system to compare"
+    )
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
     parser.add_argument(
@@ -267,6 +274,37 @@ def main() -> None:
     print(f"# best: batch {best[0]} at {best[1]:.1f} img/s (full system)")
     print(_mixed_line(analyzer, pool, args.seconds))
     print(_photo_line(analyzer, pool, args.seconds))
+    if args.against is not None:
+        _against(analyzer, args, registry, pool, batches)
+
+
+def _against(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    analyzer: Analyzer,
+    args: argparse.Namespace,
+    registry: ModelRegistry,
+    pool: list[Image.Image],
+    batches: list[int],
+) -> None:
+    """The full system of ``--card`` against that of ``--against``, interleaved rounds."""
+    detector, scene = card_specs(args.against)
+    other = Analyzer(detector=detector, scene=scene, registry=registry)
+    print(
+        f"{'batch':>5} | {args.card.stem + ' img/s':>22} | {args.against.stem + ' img/s':>22} |"
+        f" {'ratio':>6}"
+    )
+    for batch in batches:
+        stream = [pool[i % len(pool)] for i in range(STREAM_BATCHES * batch)]
+        analyzer.batch_size = other.batch_size = batch
+        rounds = _interleaved(
+            [functools.partial(analyzer.analyze, stream), functools.partial(other.analyze, stream)],
+            rounds=args.rounds,
+            seconds=args.seconds,
+        )
+        this_ips, other_ips = (
+            len(stream) / statistics.median(r[i] for r in rounds) for i in range(2)
+        )
+        ratio = statistics.median(r[1] / r[0] for r in rounds)
+        print(f"{batch:>5} | {this_ips:>22.1f} | {other_ips:>22.1f} | {ratio:>6.0%}")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ def model_train(
     teacher: Path | None = None,
     freeze_backbone: bool = False,
     lr: float | None = None,
+    clutter_rate: float = 0.0,
 ) -> list[ModelVersion]:
     """Train the shared-backbone network and register what it learned.
 
@@ -130,6 +131,7 @@ def model_train(
     parent's head seeds a ``separable_head`` one (its neck a ``separable_neck`` one).
     ``teacher``: a trained network's card whose neck the new one learns to reproduce
     (``train.Teacher``); ``freeze_backbone`` trains the neck and heads only.
+    ``clutter_rate``: the share of synthetic images drawn in ``clutter.TRAINING_WORLD``.
     """
     from ml_models.training.data import LabelledImage
     from ml_models.training.datasets import load_class_folders, load_coco
@@ -175,6 +177,7 @@ def model_train(
         teacher=str(teacher) if teacher else "",
         freeze_backbone=int(freeze_backbone),
         lr=lr or TrainConfig.lr,
+        clutter_rate=clutter_rate,
     )
     result = train(config, resume=resume, items=items, progress=progress)
     weights = export_weights(

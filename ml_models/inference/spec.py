@@ -7,6 +7,7 @@ versions without importing torch and timm (measured: 3 s and 860 MB per process)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,15 @@ def card_specs(card_path: Path) -> tuple[ModelSpec, ModelSpec]:
     )
     detector, scene = specs
     return detector, scene
+
+
+def shipped_cards(weights_dir: Path) -> list[Path]:
+    """The cards (``*.json``) in ``weights_dir``, oldest version first: ordered by the
+    numbers in their names taken as numbers, so ``shapenet-v10`` follows ``shapenet-v9``
+    (a string sort would put it before ``shapenet-v2``)."""
+
+    def version(path: Path) -> tuple[tuple[int, str], ...]:
+        parts = re.split(r"(\d+)", path.stem)
+        return tuple((int(p), "") if p.isdigit() else (-1, p) for p in parts if p)
+
+    return sorted(weights_dir.glob("*.json"), key=version)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from ml_models.inference.predictor import Analyzer, ModelRegistry
-from ml_models.inference.spec import ModelSpec, card_specs
+from ml_models.inference.spec import ModelSpec, card_specs, shipped_cards
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "ml_models" / "weights"
 # The newest shipped card is the default the migrations activate (0003, then 0004-0006).
-DEFAULT_CARD = sorted(WEIGHTS_DIR.glob("*.json"))[-1]
+DEFAULT_CARD = shipped_cards(WEIGHTS_DIR)[-1]
 DEFAULT_MODELS = {
     "detector": f"{DEFAULT_CARD.stem}-detector",
     "scene": f"{DEFAULT_CARD.stem}-scene",

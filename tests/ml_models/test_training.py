@@ -19,6 +19,7 @@ from ml_models.training.train import (
     CARD_FORMAT,
     Teacher,
     TrainConfig,
+    build_card,
     compute_losses,
     export_weights,
     init_weights,
@@ -191,6 +192,35 @@ def test_a_lighter_neck_learns_its_teacher_with_the_backbone_frozen(tmp_path: Pa
     assert distill[-1] < 0.5 * distill[0]
     # weights and BatchNorm statistics alike
     assert all(torch.equal(backbone[k], v) for k, v in student.backbone.state_dict().items())
+
+
+def test_a_cluttered_run_trains_on_the_cluttered_world_and_says_so(tmp_path: Path) -> None:
+    config = TrainConfig(
+        run_dir=str(tmp_path / "run"),
+        steps=2,
+        batch_size=2,
+        workers=0,
+        val_every=0,
+        val_size=0,
+        network=TINY,
+        bf16=0,
+        clutter_rate=1.0,
+    )
+    stream = SyntheticStream(
+        seed=0, object_classes=OBJECT_CLASSES, scene_classes=SCENE_CLASSES, size=128, stride=4,
+        clutter_rate=1.0,
+    )  # fmt: skip
+    assert stream.generator.world is not None and stream.generator.clutter_rate == 1.0
+    plain = SyntheticStream(
+        seed=0, object_classes=OBJECT_CLASSES, scene_classes=SCENE_CLASSES, size=128, stride=4
+    )
+    assert plain.generator.world is None
+    result = train(config, progress=False, log=lambda _: None)
+    card = build_card(result, weights_file="w.safetensors")
+    assert "70%" not in card["training"]["data"]
+    assert "100% of it in the cluttered world" in card["training"]["data"]
+    assert "marble" not in card["training"]["data"] and "shading" not in card["training"]["data"]
+    assert card["training"]["config"]["clutter_rate"] == 1.0
 
 
 def test_training_takes_cuda_when_there_is_one(monkeypatch: Any) -> None:

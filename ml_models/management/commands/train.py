@@ -74,6 +74,15 @@ class Command(BaseCommand):
             help="train only the neck and heads (the backbone as --init-from gave it)",
         )
         parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
+        parser.add_argument(
+            "--clutter-rate",
+            type=float,
+            default=0.0,
+            help=(
+                "share of synthetic images drawn in the cluttered, damaged world with hard "
+                "negatives (ml_models.training.clutter); shapenet-v6 used 0.7"
+            ),
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -102,6 +111,7 @@ class Command(BaseCommand):
             teacher=options["teacher"],
             freeze_backbone=options["freeze_backbone"],
             lr=options["lr"],
+            clutter_rate=options["clutter_rate"],
             command="python manage.py " + shlex.join(sys.argv[1:]),
         )
         for version in versions:
