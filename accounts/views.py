@@ -80,23 +80,37 @@ class PasswordChangeView(SuccessMessageMixin[Any], auth_views.PasswordChangeView
 
 
 class ApiTokensView(LoginRequiredMixin, View):
-    """List, create and revoke one's API tokens; a new key is shown once, on creation."""
+    """List, create and revoke one's API tokens; a new key is shown once, after creation.
+
+    The POST redirects (so that a reload cannot create a second token) and hands the key
+    to the next GET through the session, which that GET empties: the key rests in the
+    session store only between the two requests, and no cache may keep the page.
+    """
 
     template_name = "accounts/tokens.html"
+    new_key_session_key = "accounts.new_api_token"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._render(request, form=ApiTokenCreateForm())
+        shown = request.session.pop(self.new_key_session_key, None)
+        if shown is None:
+            return self._render(request, form=ApiTokenCreateForm())
+        new_token = api_tokens_for_user(user=_user(request)).filter(pk=shown["id"]).first()
+        response = self._render(
+            request,
+            form=ApiTokenCreateForm(),
+            new_token=new_token,
+            new_key=shown["key"] if new_token is not None else None,
+        )
+        add_never_cache_headers(response)
+        return response
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ApiTokenCreateForm(request.POST)
         if not form.is_valid():
             return self._render(request, form=form)
         token, key = api_token_create(user=_user(request), name=form.cleaned_data["name"])
-        # Rendered, not redirected: the key must not be kept anywhere (not even in the
-        # session) to survive a redirect; nor may a cache keep the page.
-        response = self._render(request, form=ApiTokenCreateForm(), new_token=token, new_key=key)
-        add_never_cache_headers(response)
-        return response
+        request.session[self.new_key_session_key] = {"id": token.pk, "key": key}
+        return redirect("accounts:tokens")
 
     def _render(self, request: HttpRequest, **context: Any) -> HttpResponse:
         context |= {

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from ml_models.models import ModelVersion, ObjectClass, SceneClass
+from ml_models.selectors import model_version_weights_file
 from predictions.models import Prediction, Task
 from sql_shards.errors import shard_errors
 from sql_shards.selectors import LEADER, shard_for_task
@@ -292,34 +293,55 @@ def tasks_finished_per_minute(*, owner: User, minutes: int = 60) -> list[int]:
     return [counts.get(since + timedelta(minutes=index), 0) for index in range(minutes)]
 
 
+# The evaluation part and the scalar metrics of each kind. A shipped card records the
+# numbers of both heads of its joint network on both versions; each card shows its own.
+_EVALUATION_PART = {
+    ModelVersion.Kind.DETECTOR.value: "detection",
+    ModelVersion.Kind.SCENE.value: "scene",
+}
+_SCENE_METRICS = frozenset({"accuracy", "scene_accuracy"})
+
+
 def model_version_plots(*, version: ModelVersion) -> dict[str, str]:
-    """The evaluation plots recorded on ``version``: {part: media-relative path}."""
+    """The evaluation plot recorded on ``version`` for its own kind: {part: path}.
+
+    ``manage.py evaluate`` records paths relative to MEDIA_ROOT; a shipped or trained
+    card records them relative to the folder of its weights (``model_version_plot_file``
+    looks in both).
+    """
     evaluation = (version.metrics or {}).get("evaluation") or {}
-    plots: dict[str, str] = {}
-    if isinstance(evaluation, dict):
-        for part in ("detection", "scene"):
-            section = evaluation.get(part)
-            if isinstance(section, dict) and isinstance(section.get("plot"), str):
-                plots[part] = section["plot"]
-    return plots
+    part = _EVALUATION_PART.get(str(version.kind))
+    section = evaluation.get(part) if isinstance(evaluation, dict) and part else None
+    if part and isinstance(section, dict) and isinstance(section.get("plot"), str):
+        return {part: section["plot"]}
+    return {}
 
 
 def model_version_plot_file(*, version: ModelVersion, part: str) -> Path | None:
-    """The file of one of ``version``'s plots, only if it lies under MEDIA_ROOT."""
+    """The PNG file of one of ``version``'s plots, only if it lies under MEDIA_ROOT or in
+    the folder of the version's weights (where the shipped plots are)."""
     relative = model_version_plots(version=version).get(part)
     if relative is None:
         return None
-    root = Path(settings.MEDIA_ROOT).resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
+    roots = (
+        Path(settings.MEDIA_ROOT).resolve(),
+        model_version_weights_file(version=version).resolve().parent,
+    )
+    for root in roots:
+        path = (root / relative).resolve()
+        if path.is_relative_to(root) and path.suffix == ".png" and path.is_file():
+            return path
+    return None
 
 
 def model_version_headline_metrics(*, version: ModelVersion) -> dict[str, float]:
-    """The scalar metrics of ``version`` (mAP, accuracy, ...), for summaries."""
+    """The scalar metrics of ``version``'s own kind: mAP for a detector, accuracy for a
+    scene classifier."""
+    scene = version.kind == ModelVersion.Kind.SCENE
     return {
         key: float(value)
         for key, value in (version.metrics or {}).items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (key in _SCENE_METRICS) == scene
     }

@@ -2,7 +2,7 @@
 
 Defaults work on a developer machine (local PostgreSQL with trust auth, local Redis).
 With ``VISION_ENV=production`` the secrets have no defaults and start-up fails
-without them. Every variable is documented in the README.
+without them. Every variable is documented in docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "vision_site.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -212,6 +213,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 500)
+# A request declaring a larger body is refused (413) before it is read. The upload page
+# sends up to four images (or one archive) per request, so keep it above 4 x the above.
+UPLOAD_MAX_REQUEST_BYTES = env_int("UPLOAD_MAX_REQUEST_BYTES", 100 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -227,7 +231,7 @@ INFERENCE_HEAP_PAD_MB = env_int("INFERENCE_HEAP_PAD_MB", 512)
 INFERENCE_PRECISION = env_choice("INFERENCE_PRECISION", "auto", ("auto", "fp32", "bf16", "fp16"))
 # torch.compile the models: each batch shape compiles on first use (seconds with a warm
 # inductor cache, about a minute cold), and on the 2-core machine it is no faster than
-# eager mode with the padded heap (README, "Speed"), so it is opt-in.
+# eager mode with the padded heap (docs/performance.md, "Model speed"), so it is opt-in.
 INFERENCE_COMPILE = env_bool("INFERENCE_COMPILE", default=False)
 # Detections at or above this score are stored (the detail page's slider starts here);
 # at or above the second they count as present (object counts, gallery filters).
@@ -241,9 +245,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "vision_site.pagination.CheckedCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "vision_site.schema.ApiAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "vision_site.exceptions.api_exception_handler",
 }
@@ -254,14 +258,39 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request components, so that an uploaded file is ``format: binary`` (what a
+    # client must send) rather than the ``uri`` a response would carry.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "predictions.api.schema.task_submit_needs_a_file",
+    ],
 }
 
 # --- Security (production) ----------------------------------------------------------
-if PRODUCTION:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# On by default in production, where the site sits behind a TLS-terminating proxy;
+# each can be turned off to try the stack over plain HTTP (docs/configuration.md).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# The header by which the proxy says the client spoke HTTPS. The proxy must set it on
+# every request (overwriting what a client sent), or a client could claim HTTPS itself.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if PRODUCTION else "")
+SECURE_PROXY_SSL_HEADER = (
+    (f"HTTP_{_proxy_ssl_header.strip().upper().replace('-', '_')}", "https")
+    if _proxy_ssl_header.strip()
+    else None
+)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# The container's health check GETs /healthz on the local port, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# security.W021 asks for the HSTS preload directive. Preloading is the domain owner's
+# decision (anyone may submit a domain whose header carries it, and leaving the list
+# takes months), so it stays an explicit SECURE_HSTS_PRELOAD=1, not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -21,3 +21,9 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("predictions.urls")),
 ]
+
+# The API's JSON error body under /api/, Django's pages elsewhere (vision_site.exceptions).
+handler400 = "vision_site.exceptions.bad_request"
+handler403 = "vision_site.exceptions.permission_denied"
+handler404 = "vision_site.exceptions.page_not_found"
+handler500 = "vision_site.exceptions.server_error"

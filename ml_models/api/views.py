@@ -8,6 +8,11 @@ from ml_models.api.serializers import (
     ObjectClassSerializer,
     SceneClassSerializer,
 )
+from ml_models.filtersets import (
+    ModelVersionFilterSet,
+    ObjectClassFilterSet,
+    SceneClassFilterSet,
+)
 from ml_models.models import ModelVersion, ObjectClass, SceneClass
 
 
@@ -16,7 +21,7 @@ class ObjectClassViewSet(viewsets.ReadOnlyModelViewSet[ObjectClass]):
 
     serializer_class = ObjectClassSerializer
     pagination_class = None
-    filterset_fields = ["is_active"]
+    filterset_class = ObjectClassFilterSet
 
     def get_queryset(self) -> QuerySet[ObjectClass]:
         return ObjectClass.objects.order_by("name")
@@ -27,7 +32,7 @@ class SceneClassViewSet(viewsets.ReadOnlyModelViewSet[SceneClass]):
 
     serializer_class = SceneClassSerializer
     pagination_class = None
-    filterset_fields = ["is_active"]
+    filterset_class = SceneClassFilterSet
 
     def get_queryset(self) -> QuerySet[SceneClass]:
         return SceneClass.objects.order_by("name")
@@ -38,7 +43,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet[ModelVersion]):
 
     serializer_class = ModelVersionSerializer
     pagination_class = None
-    filterset_fields = ["kind", "is_active"]
+    filterset_class = ModelVersionFilterSet
 
     def get_queryset(self) -> QuerySet[ModelVersion]:
         return ModelVersion.objects.order_by("kind", "-created_at")

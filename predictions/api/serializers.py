@@ -8,16 +8,28 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from predictions.models import Task
+from vision_site.schema import ApiErrorSerializer
 
 
 class TaskSubmitSerializer(serializers.Serializer[dict[str, Any]]):
-    """Multipart input of ``POST /tasks/``: images, ZIP archives, an optional wait."""
+    """Multipart input of ``POST /tasks/``: images, ZIP archives, an optional wait.
+
+    Send at least one file, in ``image`` or in ``archive``; each field may be repeated.
+    """
 
     image = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True), required=False, default=list
+        child=serializers.FileField(allow_empty_file=True),
+        required=False,
+        default=list,
+        help_text="Image files (JPEG, PNG, WEBP, BMP, TIFF, GIF); repeat the field per file. "
+        "This or 'archive' must hold at least one file.",
     )
     archive = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True), required=False, default=list
+        child=serializers.FileField(allow_empty_file=True),
+        required=False,
+        default=list,
+        help_text="ZIP archives of images; repeat the field per archive. "
+        "This or 'image' must hold at least one file.",
     )
     wait = serializers.FloatField(
         required=False,
@@ -42,7 +54,14 @@ class TaskSubmitSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class TaskRerunSerializer(serializers.Serializer[dict[str, Any]]):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    """Which tasks to run again: give ``ids``, or ``stale: true``, or both (neither is a
+    400)."""
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="Ids of your tasks to rerun. Required unless 'stale' is true.",
+    )
     stale = serializers.BooleanField(
         required=False,
         default=False,
@@ -62,7 +81,10 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
     url = serializers.SerializerMethodField()
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
-    scene_label = serializers.CharField(source="scene_class.name", default=None, read_only=True)
+    # null until the task is done (and for a failed one)
+    scene_label = serializers.CharField(
+        source="scene_class.name", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = Task
@@ -112,3 +134,11 @@ class SubmissionResponseSerializer(serializers.Serializer[dict[str, Any]]):
     tasks = SubmittedTaskSerializer(many=True)
     errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
     message = serializers.CharField()
+
+
+class SubmissionRejectedSerializer(ApiErrorSerializer):
+    """Documents the 400 answer of ``POST /tasks/``: the error and, where files were
+    read but none could be accepted, each file's reason."""
+
+    tasks = SubmittedTaskSerializer(many=True, required=False)
+    errors = serializers.ListField(child=serializers.DictField(), required=False)  # type: ignore[assignment]

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import ApiToken, User
 from tests.accounts.conftest import PASSWORD
@@ -197,29 +198,56 @@ def test_the_tokens_page_needs_sign_in(client: Client) -> None:
     assert response["Location"] == f"{LOGIN_URL}?next={TOKENS_URL}"
 
 
-def test_a_new_key_is_shown_once(signed_in_client: Client, user: User) -> None:
+def _shown_key(page: str) -> str:
+    return page.split('id="new-key" class="key" type="text" value="', 1)[1].split('"', 1)[0]
+
+
+def test_a_new_key_is_shown_once_after_a_redirect(signed_in_client: Client, user: User) -> None:
     created = signed_in_client.post(TOKENS_URL, {"name": "nightly upload"})
 
-    assert created.status_code == 200
+    # Redirected, so that reloading the page cannot send the POST again.
+    assert created.status_code == 302
+    assert created["Location"] == TOKENS_URL
     token = ApiToken.objects.get(user=user)
-    assert "no-store" in created["Cache-Control"]
-    page = created.content.decode()
-    key = page.split('id="new-key" class="key" type="text" value="', 1)[1].split('"', 1)[0]
+    shown = signed_in_client.get(TOKENS_URL)
+    assert "no-store" in shown["Cache-Control"]
+    page = shown.content.decode()
+    key = _shown_key(page)
     assert key.startswith(token.key_prefix)
     assert "it will not be shown again" in page
     assert f'curl -H "Authorization: Token {key}" http://testserver/api/v1/tasks/' in page
 
-    later = signed_in_client.get(TOKENS_URL).content.decode()
-    assert key not in later
-    assert "nightly upload" in later
-    assert f"{token.key_prefix}…" in later
-    assert 'curl -H "Authorization: Token &lt;key&gt;" http://testserver/api/v1/tasks/' in later
-    assert 'href="/api/v1/docs/"' in later
+    reloaded = signed_in_client.get(TOKENS_URL).content.decode()
+    assert key not in reloaded
+    assert 'id="new-key"' not in reloaded
+    assert "nightly upload" in reloaded
+    assert f"{token.key_prefix}…" in reloaded
+    assert 'curl -H "Authorization: Token &lt;key&gt;" http://testserver/api/v1/tasks/' in reloaded
+    assert 'href="/api/v1/docs/"' in reloaded
+    assert ApiToken.objects.filter(user=user).count() == 1
+
+
+def test_the_key_does_not_stay_in_the_session(signed_in_client: Client) -> None:
+    signed_in_client.post(TOKENS_URL, {"name": "script"})
+    key = _shown_key(signed_in_client.get(TOKENS_URL).content.decode())
+
+    assert key not in str(dict(signed_in_client.session.items()))
+
+
+def test_a_key_revoked_before_it_was_shown_is_not_shown(
+    signed_in_client: Client, user: User
+) -> None:
+    signed_in_client.post(TOKENS_URL, {"name": "script"})
+    ApiToken.objects.filter(user=user).update(revoked_at=timezone.now())
+
+    page = signed_in_client.get(TOKENS_URL).content.decode()
+
+    assert 'id="new-key"' not in page
 
 
 def test_the_key_shown_on_the_page_authenticates(signed_in_client: Client) -> None:
-    page = signed_in_client.post(TOKENS_URL, {"name": "script"}).content.decode()
-    key = page.split('id="new-key" class="key" type="text" value="', 1)[1].split('"', 1)[0]
+    page = signed_in_client.post(TOKENS_URL, {"name": "script"}, follow=True).content.decode()
+    key = _shown_key(page)
 
     response = Client().get(reverse("api:token-list"), HTTP_AUTHORIZATION=f"Token {key}")
 

@@ -462,6 +462,80 @@ def test_model_plot_paths_outside_media_are_refused(browser: Client) -> None:
     assert browser.get(url).status_code == 404
 
 
+def test_the_active_shipped_versions_plots_are_served(browser: Client) -> None:
+    """The migrations register the shipped versions with plots next to their weights
+    (ml_models/weights/), not under MEDIA_ROOT: the dashboard's images must load."""
+    content = browser.get(reverse("predictions:dashboard")).content.decode()
+    active = list(ModelVersion.objects.filter(is_active=True))
+    assert {version.kind for version in active} == {"detector", "scene"}
+
+    for version in active:
+        part = "detection" if version.kind == ModelVersion.Kind.DETECTOR else "scene"
+        url = reverse("predictions:model_plot", args=[version.pk, part])
+        assert f'src="{url}"' in content
+        response = browser.get(url)
+        assert response.status_code == 200, version.name
+        assert b"".join(response.streaming_content).startswith(b"\x89PNG")  # type: ignore[attr-defined]
+
+
+def test_a_plot_next_to_a_versions_weights_is_served_but_nothing_else_there(
+    browser: Client, settings: Any, tmp_path: Path
+) -> None:
+    settings.MODEL_WEIGHTS_DIR = tmp_path
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "v9.confusion.png").write_bytes(png_bytes())
+    (tmp_path / "run" / "v9.safetensors").write_bytes(b"weights")
+    version = ModelVersionFactory.create(
+        kind=ModelVersion.Kind.SCENE,
+        weights_path="run/v9.safetensors",
+        metrics={"evaluation": {"scene": {"plot": "v9.confusion.png"}}},
+    )
+    url = reverse("predictions:model_plot", args=[version.pk, "scene"])
+    assert browser.get(url).status_code == 200
+
+    for plot in ("v9.safetensors", "../../etc/passwd", "/etc/hostname"):
+        version.metrics = {"evaluation": {"scene": {"plot": plot}}}
+        version.save()
+        assert browser.get(url).status_code == 404, plot
+
+
+def test_each_model_card_shows_its_own_metrics_and_plot(browser: Client) -> None:
+    # What a shipped card records on both versions of its joint network.
+    metrics = {
+        "map_50": 0.9671,
+        "map_50_95": 0.8402,
+        "scene_accuracy": 0.9951,
+        "evaluation": {
+            "detection": {"map_50": 0.9671, "plot": "v.per_class_ap.png"},
+            "scene": {"accuracy": 0.9951, "plot": "v.confusion.png"},
+        },
+    }
+    ModelVersion.objects.update(is_active=False)
+    detector = ModelVersionFactory.create(
+        kind=ModelVersion.Kind.DETECTOR, is_active=True, metrics=metrics
+    )
+    scene = ModelVersionFactory.create(
+        kind=ModelVersion.Kind.SCENE, is_active=True, metrics=metrics
+    )
+
+    content = browser.get(reverse("predictions:dashboard")).content.decode()
+    cards = {
+        card.split("<code>", 1)[1].split("</code>", 1)[0]: card
+        for card in content.split('<article class="card model-card">')[1:]
+    }
+
+    assert "<dt>map_50</dt><dd>0.967</dd>" in cards[detector.name]
+    assert "scene_accuracy" not in cards[detector.name]
+    assert (
+        reverse("predictions:model_plot", args=[detector.pk, "detection"]) in cards[detector.name]
+    )
+    assert "/scene.png" not in cards[detector.name]
+    assert "<dt>scene_accuracy</dt><dd>0.995</dd>" in cards[scene.name]
+    assert "map_50" not in cards[scene.name]
+    assert reverse("predictions:model_plot", args=[scene.pk, "scene"]) in cards[scene.name]
+    assert "/detection.png" not in cards[scene.name]
+
+
 @pytest.mark.parametrize("sort", ["newest", "score"])
 def test_previous_page_walks_back_through_the_same_pages(owner: User, sort: str) -> None:
     tasks = TaskFactory.create_batch(8, owner=owner, scene_score=0.5)
