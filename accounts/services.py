@@ -19,11 +19,20 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def user_create(*, username: str, email: str, password: str) -> User:
-    """Create an active, non-staff user after validating every field.
+    """Create an active, non-staff user after validating every field (``user_validate``)."""
+    user = user_validate(username=username, email=email, password=password)
+    user.set_password(password)
+    user.save()
+    return user
 
-    Raises ``ValidationError`` whose ``error_dict`` names the field at fault
-    (``username``, ``email`` or ``password``), so forms can show each error in place.
-    Usernames are unique regardless of case, so that "Alice" cannot pose as "alice".
+
+def user_validate(*, username: str, email: str, password: str) -> User:
+    """The unsaved user these fields would make, once every field is checked.
+
+    Raises ``ValidationError`` whose ``error_dict`` names each field at fault
+    (``username``, ``email`` or ``password``), all at once, so forms can show each error
+    in place. Usernames are unique regardless of case, so that "Alice" cannot pose as
+    "alice".
     """
     user = User(username=username, email=User.objects.normalize_email(email))
     errors: dict[str, list[ValidationError]] = {}
@@ -39,8 +48,6 @@ def user_create(*, username: str, email: str, password: str) -> User:
         errors["password"] = list(error.error_list)
     if errors:
         raise ValidationError(errors)
-    user.set_password(password)
-    user.save()
     return user
 
 

@@ -21,7 +21,7 @@ from django.views.generic import FormView
 from accounts.forms import ApiTokenCreateForm, SignUpForm
 from accounts.models import User
 from accounts.selectors import api_tokens_for_user
-from accounts.services import api_token_create, api_token_revoke, user_create
+from accounts.services import api_token_create, api_token_revoke, user_create, user_validate
 
 
 def _user(request: HttpRequest) -> User:
@@ -41,6 +41,23 @@ class SignUpView(FormView[SignUpForm]):
         if request.user.is_authenticated:
             return redirect(settings.LOGIN_REDIRECT_URL)
         return super().dispatch(request, *args, **kwargs)
+
+    def form_invalid(self, form: SignUpForm) -> HttpResponse:
+        # Report what the account itself gets wrong (a taken username, a weak password)
+        # with the form's own errors, not one round later; fields the form already
+        # refused keep their message.
+        data = form.cleaned_data
+        try:
+            user_validate(
+                username=data.get("username", ""),
+                email=data.get("email", ""),
+                password=data.get("password", ""),
+            )
+        except ValidationError as error:
+            for field, field_errors in error.message_dict.items():
+                if field in form.fields and field not in form.errors:
+                    form.add_error(field, field_errors)
+        return super().form_invalid(form)
 
     def form_valid(self, form: SignUpForm) -> HttpResponse:
         try:

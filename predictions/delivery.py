@@ -5,19 +5,30 @@ in the database (status ``running``, a claim token and a lease) before it runs t
 and its results count only while its claim holds. Whatever the broker or a worker
 loses — a message never sent because Redis was down, a worker killed mid-batch — the
 sweep finds in the database and sends again.
+
+The sweep runs every few seconds and also asks Redis what it still holds: queued tasks
+whose messages are gone (Redis restarted without saving) are sent again at once rather
+than after ``TASK_REQUEUE_AFTER_SECONDS``, but only when the inference queue holds no
+message at all, waiting or delivered — one still there will claim them, and a second
+message is never sent for it. A worker renews its lease (``lease_kept``) while it works,
+so the lease can be short and a dead worker's tasks come back within seconds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,6 +40,7 @@ logger = logging.getLogger(__name__)
 ANALYZE_TASK = "predictions.tasks.analyze_task"
 # Publishing must fail fast when Redis is down: the caller keeps the task queued.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+BROKER_CLOCK_MARGIN_SECONDS = 1.0
 
 
 def tasks_enqueue(*, task_ids: Sequence[int], countdown: float | None = None) -> bool:
@@ -142,6 +154,41 @@ def _mark_running(tasks: list[Task], *, token: uuid.UUID, now: datetime) -> None
     )
 
 
+@contextmanager
+def lease_kept(claim: Claim) -> Iterator[None]:
+    """Renew ``claim``'s lease every third of ``TASK_LEASE_SECONDS`` while the body runs.
+
+    The renewals are the worker's heartbeat: they stop when its process dies, and the
+    sweep takes its tasks back once the lease runs out, whatever a batch would have taken.
+    They also stop after ``CELERY_TASK_TIME_LIMIT``, so that a batch hung where the
+    time limit cannot kill it (the solo pool) still loses its tasks.
+    """
+    stopped = threading.Event()
+    interval = max(0.5, settings.TASK_LEASE_SECONDS / 3)
+    give_up_at = time.monotonic() + settings.CELERY_TASK_TIME_LIMIT
+
+    def renew() -> None:
+        try:
+            while not stopped.wait(interval) and time.monotonic() < give_up_at:
+                Task.objects.filter(claim_token=claim.token, status=Task.Status.RUNNING).update(
+                    lease_expires_at=timezone.now() + timedelta(seconds=settings.TASK_LEASE_SECONDS)
+                )
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            # The batch goes on; without renewals the sweep may take it back, and its
+            # results are then dropped (the claim no longer holds), never stored twice.
+            logger.warning("Lease renewal stopped: %s", error)
+        finally:
+            connection.close()  # this thread's own connection
+
+    heartbeat = threading.Thread(target=renew, name="lease-heartbeat", daemon=True)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        heartbeat.join()
+
+
 def tasks_release(*, task_ids: Sequence[int], token: uuid.UUID, reason: str) -> list[int]:
     """Give claimed tasks back to the queue (e.g. their shard is down); returns their ids."""
     with transaction.atomic():
@@ -168,11 +215,39 @@ class SweepResult:
     enqueued: bool
 
 
+def inference_messages_in_broker() -> int | None:
+    """Messages for the inference queue that Redis holds, waiting or delivered to a
+    worker and not yet acknowledged (tasks run with ``acks_late``, and a message held
+    for a countdown is delivered too); None if Redis cannot be asked."""
+    queue = settings.CELERY_INFERENCE_QUEUE
+    try:
+        with app.connection_for_read() as broker:
+            channel: Any = broker.default_channel  # type: ignore[attr-defined]
+            waiting = sum(
+                int(channel.client.llen(channel._q_for_pri(queue, priority)))  # pylint: disable=protected-access
+                for priority in channel.priority_steps
+            )
+            # Values are [message, exchange, routing key]; the queue's key is its name.
+            delivered = sum(
+                1
+                for raw in channel.client.hvals(channel.unacked_key)
+                if json.loads(raw)[2] == queue
+            )
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Whatever the client raises, the sweep falls back on the requeue age.
+        logger.warning("Broker queue unavailable to the sweep: %s", error)
+        return None
+    return waiting + delivered
+
+
 def tasks_sweep() -> SweepResult:
     """Recover every task that the broker or a worker lost.
 
     - queued tasks never sent (Redis was down) or sent long ago and not yet taken;
-    - running tasks whose worker's lease ran out (the worker died or hung).
+    - queued tasks sent before Redis was asked, when it holds no inference message at
+      all (it lost them): no worker would otherwise ever claim them;
+    - running tasks whose worker's lease ran out (the worker died, so its heartbeat
+      stopped, or its batch outlived the task time limit).
     A task that has already used all its attempts is marked failed instead.
     """
     now = timezone.now()
@@ -192,9 +267,16 @@ def tasks_sweep() -> SweepResult:
             status=Task.Status.QUEUED, claim_token=None, lease_expires_at=None, enqueued_at=None
         )
     stale_before = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
+    lost = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale_before)
+    asked_at = timezone.now()
+    if inference_messages_in_broker() == 0:
+        # ``enqueued_at`` is stamped after the message is published: a task stamped
+        # before Redis was asked had its message there by then, and none is left. The
+        # margin covers clocks of web and worker hosts that differ slightly.
+        lost |= Q(enqueued_at__lt=asked_at - timedelta(seconds=BROKER_CLOCK_MARGIN_SECONDS))
     to_send = list(
         Task.objects.filter(status=Task.Status.QUEUED)
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale_before))
+        .filter(lost)
         .order_by("created_at", "id")
         .values_list("pk", flat=True)
     )

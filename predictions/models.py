@@ -49,6 +49,9 @@ class Task(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a rerun last put the task back in the queue (null: never rerun); its own
+    # wait is counted from here, not from the upload.
+    rerun_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     # Delivery bookkeeping: when the job was last handed to the broker, and the lease

@@ -27,7 +27,7 @@ from django.utils import timezone
 from ml_models.inference.upright import DecodedImage
 from ml_models.models import ModelVersion, ObjectClass, SceneClass
 from predictions.analysis import ImageAnalysis, ImageAnalyzer, analyzer_for
-from predictions.delivery import Claim, tasks_claim, tasks_enqueue, tasks_release
+from predictions.delivery import Claim, lease_kept, tasks_claim, tasks_enqueue, tasks_release
 from predictions.models import Prediction, Task
 from predictions.services import PredictionRow, predictions_replace
 from sql_shards.errors import ShardUnavailableError
@@ -100,15 +100,18 @@ def batch_process(*, first_task_id: int) -> BatchOutcome:
     )
     if not claim.tasks:
         return BatchOutcome(0, 0, 0)
-    try:
-        detector_version, scene_version = _active_versions()
-        analyzer = analyzer_for(detector=detector_version, scene=scene_version)
-        results = _analyse(claim.tasks, analyzer)
-    except Exception as error:
-        # Nothing was stored: give the batch back so another attempt can run it.
-        tasks_release(task_ids=[t.pk for t in claim.tasks], token=claim.token, reason=str(error))
-        raise
-    return _store(claim, results, detector_version, scene_version)
+    with lease_kept(claim):
+        try:
+            detector_version, scene_version = _active_versions()
+            analyzer = analyzer_for(detector=detector_version, scene=scene_version)
+            results = _analyse(claim.tasks, analyzer)
+        except Exception as error:
+            # Nothing was stored: give the batch back so another attempt can run it.
+            tasks_release(
+                task_ids=[t.pk for t in claim.tasks], token=claim.token, reason=str(error)
+            )
+            raise
+        return _store(claim, results, detector_version, scene_version)
 
 
 def _analyse(tasks: Sequence[Task], analyzer: ImageAnalyzer) -> list[_TaskResult]:

@@ -230,6 +230,31 @@ def gallery_page(
     return GalleryPage(tasks=page, next_cursor=next_cursor, previous_cursor=previous_cursor)
 
 
+@dataclass(frozen=True)
+class GalleryPosition:
+    """Where a page sits in its list: images ``first``-``last`` (from 1) of ``total``."""
+
+    first: int
+    last: int
+    total: int
+
+
+def gallery_position(*, tasks: QuerySet[Task], sort: str, page: GalleryPage) -> GalleryPosition:
+    """The position of ``page`` in ``tasks`` (as filtered for ``gallery_page``).
+
+    Two COUNTs over one owner's filtered tasks: unlike OFFSET they do not fetch the
+    rows before the page, and people asked where they are in the list.
+    """
+    if sort == "score":
+        tasks = tasks.filter(scene_score__isnull=False)
+    total = tasks.count()
+    if not page.tasks:
+        return GalleryPosition(0, 0, total)
+    first = page.tasks[0]
+    before = _after(tasks, sort, _sort_key(first, sort), first.pk, backwards=True).count()
+    return GalleryPosition(before + 1, before + len(page.tasks), total)
+
+
 def task_for_owner(*, owner: User, task_id: int) -> Task:
     """The owner's task ``task_id``; anyone else's is ``Task.DoesNotExist``."""
     return tasks_for_owner(owner=owner).get(pk=task_id)

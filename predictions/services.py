@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.core.files.storage import Storage
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Now
 
 from accounts.models import User
 from ml_models.models import ModelVersion
@@ -133,6 +134,7 @@ def _requeue(tasks: QuerySet[Task]) -> list[int]:
             claim_token=None,
             lease_expires_at=None,
             enqueued_at=None,
+            rerun_at=Now(),
             error="",
         )
         transaction.on_commit(lambda: tasks_enqueue(task_ids=ids))

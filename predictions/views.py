@@ -6,13 +6,21 @@ missing one), calls one selector or service and renders.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -121,6 +129,7 @@ class GalleryView(LoginRequiredMixin, View):
             tasks=filterset.qs, sort=sort, cursor=request.GET.get("cursor") or None
         )
         object_styles, scene_styles = selectors.class_styles()
+        position = selectors.gallery_position(tasks=filterset.qs, sort=sort, page=page)
         query = request.GET.copy()
         query.pop("cursor", None)
         filtered = any(
@@ -132,7 +141,13 @@ class GalleryView(LoginRequiredMixin, View):
             {
                 "page": page,
                 "tasks": [_gallery_item(task, object_styles=object_styles) for task in page.tasks],
-                "filter_errors": filterset.errors,
+                "position": position,
+                "filter_errors": _filter_messages(
+                    request.GET,
+                    errors=filterset.errors,
+                    scenes=scene_styles.keys(),
+                    objects=object_styles.keys(),
+                ),
                 "query": query.urlencode(),
                 "current": request.GET,
                 "sort": sort,
@@ -144,6 +159,30 @@ class GalleryView(LoginRequiredMixin, View):
                 "scene_classes": scene_styles.values(),
             },
         )
+
+
+def _filter_messages(
+    query: QueryDict, *, errors: dict[str, list[str]], scenes: Iterable[str], objects: Iterable[str]
+) -> list[str]:
+    """What is wrong with the gallery's filters, in the words of its form."""
+    messages_: list[str] = []
+    for name, label in (("created_after", "From"), ("created_before", "Before")):
+        if name in errors:
+            messages_.append(
+                f"“{query.get(name)}” is not a date: pick one under “{label}” "
+                "(a date such as 2026-12-31)."
+            )
+    for name, known, what in (("scene", scenes, "scene"), ("object", objects, "object class")):
+        value = query.get(name)
+        if value and value not in known:
+            messages_.append(f"There is no {what} “{value}”: pick one from the list.")
+    labels = {"status": "Status", "min_score": "Minimum scene score"}
+    messages_ += [
+        f"{labels.get(name, name)}: {' '.join(errors[name])}"
+        for name in errors
+        if name not in {"created_after", "created_before"}
+    ]
+    return messages_
 
 
 def _gallery_item(task: Task, *, object_styles: dict[str, selectors.ClassStyle]) -> dict[str, Any]:
@@ -211,19 +250,30 @@ class TaskDetailView(LoginRequiredMixin, View):
                     height=task.height,
                 ),
                 "scenes": _styled(result["scene"]["top"] if result else [], scene_styles),
-                "object_classes": _classes_present(result, object_styles),
+                "object_classes": _classes_present(
+                    result, object_styles, threshold=settings.OBJECT_PRESENT_THRESHOLD
+                ),
                 "label_size": max(9, round(max(task.width, task.height) / 48)),
                 "default_threshold": settings.OBJECT_PRESENT_THRESHOLD,
-                "duration": (
-                    (task.finished_at - task.started_at).total_seconds()
-                    if task.finished_at and task.started_at
-                    else None
-                ),
-                "waited": (
-                    (task.started_at - task.created_at).total_seconds() if task.started_at else None
-                ),
+                **_timings(task),
             },
         )
+
+
+_FINISHED = (Task.Status.DONE, Task.Status.FAILED)
+
+
+def _timings(task: Task) -> dict[str, Any]:
+    """Seconds the current run waited and took, and when it finished: a rerun's own,
+    never the earlier run's (whose start and end stay on the row until replaced)."""
+    queued_at = task.rerun_at or task.created_at
+    started = task.started_at if task.started_at and task.started_at >= queued_at else None
+    finished = task.finished_at if started and task.status in _FINISHED else None
+    return {
+        "waited": (started - queued_at).total_seconds() if started else None,
+        "duration": (finished - started).total_seconds() if started and finished else None,
+        "finished_at": finished,
+    }
 
 
 def _styled(
@@ -266,13 +316,16 @@ def _with_geometry(
 
 
 def _classes_present(
-    result: dict[str, Any] | None, styles: dict[str, selectors.ClassStyle]
+    result: dict[str, Any] | None, styles: dict[str, selectors.ClassStyle], *, threshold: float
 ) -> list[dict[str, Any]]:
+    """Every class with a prediction, counting those at or above ``threshold`` (the
+    boxes shown at first, and what the gallery counts); the page recounts live."""
     if not result:
         return []
     counts: dict[str, int] = {}
     for prediction in result["objects"]:
-        counts[prediction["label"]] = counts.get(prediction["label"], 0) + 1
+        above = prediction["score"] >= threshold
+        counts[prediction["label"]] = counts.get(prediction["label"], 0) + int(above)
     fallback = selectors.ClassStyle("unknown", "unknown", "#888888")
     return [
         {"name": name, "count": count, "style": styles.get(name, fallback)}

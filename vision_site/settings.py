@@ -184,11 +184,13 @@ INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 5)
 # Threads that decode a batch's images for the models; 0: one where the models run on
 # the CPU, all cores but one where they run on a GPU (ml_models.inference.prefetch).
 INFERENCE_DECODE_THREADS = env_int("INFERENCE_DECODE_THREADS", 0)
-# A claimed task whose worker has not finished within the lease is taken back.
-TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 300)
+# A claimed task whose worker has not renewed its lease (every third of it, while it
+# works) is taken back: a dead worker's tasks return within this many seconds.
+TASK_LEASE_SECONDS = env_int("TASK_LEASE_SECONDS", 30)
 # A queued task whose message has not been consumed after this long is sent again.
 TASK_REQUEUE_AFTER_SECONDS = env_int("TASK_REQUEUE_AFTER_SECONDS", 300)
-TASK_SWEEP_INTERVAL_SECONDS = env_float("TASK_SWEEP_INTERVAL_SECONDS", 60.0)
+# A few queries and two Redis reads: cheap enough to notice a lost broker in seconds.
+TASK_SWEEP_INTERVAL_SECONDS = env_float("TASK_SWEEP_INTERVAL_SECONDS", 5.0)
 TASK_MAX_ATTEMPTS = env_int("TASK_MAX_ATTEMPTS", 5)
 TASK_WAIT_MAX_SECONDS = env_float("TASK_WAIT_MAX_SECONDS", 10.0)
 

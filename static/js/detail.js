@@ -10,6 +10,7 @@
   var rowsNote = document.getElementById("rows-note");
   var toggles = document.querySelectorAll("[data-class-toggle]");
   var items = document.querySelectorAll(".boxes .box, .predictions-table tbody tr");
+  var classCounts = document.querySelectorAll("[data-class-count]");
 
   function apply() {
     var minimum = slider ? parseFloat(slider.value) : 0;
@@ -21,7 +22,11 @@
     });
     var shown = 0;
     var rowsHidden = 0;
+    var aboveMinimum = {};
     items.forEach(function (item) {
+      if (item.tagName.toLowerCase() === "tr" && parseFloat(item.dataset.score) >= minimum) {
+        aboveMinimum[item.dataset.label] = (aboveMinimum[item.dataset.label] || 0) + 1;
+      }
       var visible = parseFloat(item.dataset.score) >= minimum && !hiddenClasses[item.dataset.label];
       if (item.tagName.toLowerCase() === "tr") {
         item.hidden = !visible;
@@ -34,6 +39,10 @@
           shown += 1;
         }
       }
+    });
+    // Each class counts the boxes the confidence slider lets through, shown or not.
+    classCounts.forEach(function (count) {
+      count.textContent = String(aboveMinimum[count.dataset.classCount] || 0);
     });
     if (output && slider) {
       output.textContent = minimum.toFixed(2);

@@ -90,6 +90,31 @@ def test_signup_refuses_a_taken_username_in_any_case(client: Client) -> None:
     assert User.objects.count() == 1
 
 
+def test_signup_reports_every_error_at_once(client: Client) -> None:
+    UserFactory.create(username="alice")
+
+    response = client.post(
+        SIGNUP_URL,
+        _signup_data(email="not an address", password="short", password_confirm="other"),
+    )
+
+    errors = response.context["form"].errors
+    assert errors["username"] == ["A user with that username already exists."]
+    assert errors["email"] == ["Enter a valid email address."]
+    assert "too short" in " ".join(errors["password"])
+    assert errors["password_confirm"] == ["The two passwords differ."]
+    assert User.objects.count() == 1
+
+
+def test_signup_keeps_one_message_for_a_field_the_form_refused(client: Client) -> None:
+    response = client.post(SIGNUP_URL, _signup_data(username="no spaces!", password_confirm="x"))
+
+    errors = response.context["form"].errors
+    assert len(errors["username"]) == 1
+    assert "Enter a valid username" in errors["username"][0]
+    assert errors["password_confirm"] == ["The two passwords differ."]
+
+
 # --- Sign in and out --------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from ml_models.training.synthetic import SceneGenerator
 from tests.browser.conftest import screenshot, sign_in
 from tests.conftest import WorkerProcess
 from tests.factories import UserFactory
+from tests.predictions.test_views import done_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -127,14 +128,16 @@ def test_upload_watch_results_and_explore_them(  # pylint: disable=too-many-stat
         (str(boxes.nth(index).get_attribute("data-label")), boxes.nth(index).text_content())
         for index in range(len(objects))
     ]
-    assert [label for label, _ in drawn] == [item["label"] for item in objects]
-    for (_, text), item in zip(drawn, objects, strict=True):
+    # Painted weakest first, so that the strongest boxes and labels end on top.
+    painted = sorted(objects, key=lambda item: item["score"])
+    assert [label for label, _ in drawn] == [item["label"] for item in painted]
+    for (_, text), item in zip(drawn, painted, strict=True):
         assert f"{item['score']:.2f}" in str(text)
     # Boxes sit where the API says: the SVG uses the image's pixel coordinates.
     first = boxes.nth(0).locator("rect.box-outline")
-    assert float(str(first.get_attribute("x"))) == pytest.approx(objects[0]["box"][0], abs=0.1)
+    assert float(str(first.get_attribute("x"))) == pytest.approx(painted[0]["box"][0], abs=0.1)
     assert float(str(first.get_attribute("width"))) == pytest.approx(
-        objects[0]["box"][2] - objects[0]["box"][0], abs=0.2
+        painted[0]["box"][2] - painted[0]["box"][0], abs=0.2
     )
     default = float(str(page.locator("#min-score").input_value()))
     assert _visible_boxes(page) == sum(1 for item in objects if item["score"] >= default)
@@ -230,3 +233,28 @@ def test_empty_gallery_and_upload_errors_are_explained(page: Page, person: User)
     assert "fake.png" in str(row.text_content())
     assert len(str(row.locator(".upload-detail").text_content())) > 10
     screenshot(page, "16-upload-rejected")
+
+
+def test_class_counts_follow_the_confidence_slider(page: Page, person: User) -> None:
+    task = done_task(person)  # triangle 0.93, square 0.81, circle 0.12
+    sign_in(page, "ada")
+    page.goto(f"/tasks/{task.pk}/")
+
+    def counts() -> dict[str, str]:
+        return {
+            str(label): str(page.locator(f'[data-class-count="{label}"]').text_content())
+            for label in ("circle", "square", "triangle")
+        }
+
+    at_first = counts()
+    slider = page.locator("#min-score")
+    slider.fill("0.1")  # range inputs take fill(); it fires "input" as a drag would
+    lowered = counts()
+    slider.fill("0.9")
+    raised = counts()
+
+    assert at_first == {"circle": "0", "square": "1", "triangle": "1"}
+    assert lowered == {"circle": "1", "square": "1", "triangle": "1"}
+    assert raised == {"circle": "0", "square": "0", "triangle": "1"}
+    # The strongest box is painted last, on top of the others.
+    assert page.locator(".boxes .box").last.get_attribute("data-label") == "triangle"

@@ -12,11 +12,18 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu import Queue
 from pytest_django.fixtures import SettingsWrapper
 
 from accounts.models import User
 from ml_models.models import ModelVersion
-from predictions.delivery import tasks_claim, tasks_enqueue, tasks_sweep
+from predictions.delivery import (
+    inference_messages_in_broker,
+    lease_kept,
+    tasks_claim,
+    tasks_enqueue,
+    tasks_sweep,
+)
 from predictions.models import Task
 from predictions.selectors import queue_depth
 from predictions.services import tasks_rerun
@@ -159,3 +166,97 @@ def test_claim_waits_for_a_briefly_locked_task_instead_of_skipping_it() -> None:
     holder.join()
 
     assert [claimed.pk for claimed in claim.tasks] == [task.pk]
+
+
+def _sent_seconds_ago(task: Task, seconds: float) -> None:
+    Task.objects.filter(pk=task.pk).update(enqueued_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_sweep_sends_again_at_once_what_redis_lost(settings: SettingsWrapper) -> None:
+    from vision_site.celery import app
+
+    settings.TASK_REQUEUE_AFTER_SECONDS = 300
+    task = TaskFactory.create(status=Task.Status.QUEUED)
+    assert tasks_enqueue(task_ids=[task.pk])
+    _sent_seconds_ago(task, 3)
+
+    still_there = tasks_sweep()
+    app.control.purge()  # Redis restarted without saving: the message is gone
+    lost = tasks_sweep()
+
+    assert still_there.requeued == 0
+    assert lost.requeued == 1
+    assert queue_depth() == 1
+
+
+def test_sweep_never_sends_again_a_task_whose_message_a_worker_holds(
+    settings: SettingsWrapper,
+) -> None:
+    from vision_site.celery import app
+
+    settings.TASK_REQUEUE_AFTER_SECONDS = 300
+    task = TaskFactory.create(status=Task.Status.QUEUED)
+    assert tasks_enqueue(task_ids=[task.pk])
+    _sent_seconds_ago(task, 3)
+    with app.connection_for_read() as broker:
+        consumer = broker.SimpleQueue(  # type: ignore[attr-defined]  # kombu is untyped here
+            Queue(settings.CELERY_INFERENCE_QUEUE), no_ack=False
+        )
+        message = consumer.get(timeout=5)  # delivered, not acknowledged (acks_late)
+        try:
+            held = inference_messages_in_broker()
+            result = tasks_sweep()
+        finally:
+            message.ack()
+            consumer.close()
+
+    assert held == 1
+    assert result.requeued == 0
+    assert queue_depth() == 0
+
+
+def test_sweep_leaves_a_just_sent_task_whose_message_was_taken(settings: SettingsWrapper) -> None:
+    # Sent after Redis was asked (or within the clocks' margin): its worker may be
+    # claiming it right now, and a second message would be a duplicate.
+    settings.TASK_REQUEUE_AFTER_SECONDS = 300
+    task = TaskFactory.create(status=Task.Status.QUEUED)
+    Task.objects.filter(pk=task.pk).update(enqueued_at=timezone.now())
+
+    assert tasks_sweep().requeued == 0
+
+
+def test_a_working_worker_renews_its_lease_and_a_dead_one_does_not(
+    settings: SettingsWrapper,
+) -> None:
+    settings.TASK_LEASE_SECONDS = 3  # renewed every second
+    task = TaskFactory.create(status=Task.Status.QUEUED)
+    claim = tasks_claim(first_task_id=task.pk, limit=1)
+    claimed_lease = Task.objects.get(pk=task.pk).lease_expires_at
+    assert claimed_lease is not None
+
+    with lease_kept(claim):
+        time.sleep(4.5)  # longer than the lease itself
+        assert tasks_sweep().reclaimed == 0
+    renewed = Task.objects.get(pk=task.pk)
+    time.sleep(3.5)  # the worker is gone: nothing renews the lease any more
+    result = tasks_sweep()
+
+    assert renewed.status == Task.Status.RUNNING
+    assert renewed.lease_expires_at is not None
+    assert renewed.lease_expires_at > claimed_lease + timedelta(seconds=2)
+    assert result.reclaimed == 1
+    assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED
+
+
+def test_a_batch_past_the_time_limit_stops_renewing_its_lease(settings: SettingsWrapper) -> None:
+    settings.TASK_LEASE_SECONDS = 3  # renewed every second...
+    settings.CELERY_TASK_TIME_LIMIT = 2  # ...until two seconds have passed
+    task = TaskFactory.create(status=Task.Status.QUEUED)
+    claim = tasks_claim(first_task_id=task.pk, limit=1)
+
+    with lease_kept(claim):
+        time.sleep(5)  # hung: the last renewal (at one second) ran out at four
+        result = tasks_sweep()
+
+    assert result.reclaimed == 1
+    assert Task.objects.get(pk=task.pk).status == Task.Status.QUEUED

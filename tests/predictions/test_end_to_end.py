@@ -1,7 +1,7 @@
 """Upload over the API → real worker → predictions on the right shard → SPEC.md JSON.
 
-Also: a worker killed mid-batch (SIGKILL) and Redis stopped during an upload lose
-nothing, and nothing is ever stored twice.
+Also: a worker killed mid-batch (SIGKILL), Redis stopped during an upload, and both lost
+at once lose nothing, and nothing is ever stored twice.
 """
 
 # Tests receive pytest fixtures as arguments, used or not, named like the fixtures.
@@ -169,6 +169,30 @@ def test_redis_stopped_during_upload_keeps_the_task_until_it_completes(
     tasks = _wait_finished(task_ids, timeout=180)
 
     assert [task.status for task in tasks] == [Task.Status.DONE] * 2
+    for task in tasks:
+        _assert_stored_once(task)
+
+
+def test_redis_and_worker_lost_together_all_tasks_finish_soon_after_both_are_back(
+    celery_worker: WorkerProcess, redis_server: RedisServer
+) -> None:
+    client, _ = _client()
+    # More than one batch: some tasks are running on the worker, the rest wait in Redis.
+    count = settings.INFERENCE_BATCH_SIZE + 4
+    response = client.post("/api/v1/tasks/", {"image": _images(count, seed=13)}, format="multipart")
+    task_ids = [task["id"] for task in response.json()["tasks"]]
+    deadline = time.monotonic() + 120
+    while not Task.objects.filter(pk__in=task_ids, status=Task.Status.RUNNING).exists():
+        assert time.monotonic() < deadline, "no task started"
+        time.sleep(0.05)
+
+    celery_worker.kill()
+    redis_server.stop()  # the tests' Redis never saves: its messages are gone
+    redis_server.start()
+    celery_worker.start()
+
+    tasks = _wait_finished(task_ids, timeout=30)
+    assert [task.status for task in tasks] == [Task.Status.DONE] * count
     for task in tasks:
         _assert_stored_once(task)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
+from pytest_django.fixtures import SettingsWrapper
 
 from accounts.models import User
 from ml_models.models import ModelVersion, ObjectClass, SceneClass
@@ -24,6 +26,9 @@ from tests.factories import ModelVersionFactory, TaskFactory, UserFactory
 from tests.images import png_bytes
 
 pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+DASH = "\N{EN DASH}"  # between the first and last image a gallery page shows
 
 
 @pytest.fixture(name="owner")
@@ -284,6 +289,62 @@ def test_gallery_next_page_link_continues_the_list(browser: Client, owner: User)
     assert second.context["page"].next_cursor is None
 
 
+@pytest.mark.parametrize("sort", ["newest", "score"])
+def test_gallery_says_which_images_of_how_many_a_page_shows(
+    browser: Client, owner: User, sort: str
+) -> None:
+    TaskFactory.create_batch(50, owner=owner, scene_score=0.5)
+    TaskFactory.create(owner=owner)  # unscored: not in the list sorted by score
+    url = reverse("predictions:gallery")
+    total = 51 if sort == "newest" else 50
+
+    first = browser.get(url, {"sort": sort})
+    second = browser.get(url, {"sort": sort, "cursor": first.context["page"].next_cursor})
+    back = browser.get(url, {"sort": sort, "cursor": second.context["page"].previous_cursor})
+
+    assert f"Images 1{DASH}48 of {total}" in first.content.decode()
+    assert f"Images 49{DASH}{total} of {total}" in second.content.decode()
+    assert f"Images 1{DASH}48 of {total}" in back.content.decode()
+
+
+def test_gallery_filtered_count_is_of_the_matching_images(browser: Client, owner: User) -> None:
+    done_task(owner, scene="car")
+    done_task(owner, scene="house")
+
+    content = browser.get(reverse("predictions:gallery"), {"scene": "car"}).content.decode()
+
+    assert f"Images 1{DASH}1 of 1" in content
+
+
+def test_gallery_explains_a_bad_date_in_the_words_of_the_form(browser: Client) -> None:
+    response = browser.get(reverse("predictions:gallery"), {"created_after": "2026-13-45"})
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "“2026-13-45” is not a date: pick one under “From”" in content
+    assert "created_after" not in response.context["filter_errors"][0]
+
+
+@pytest.mark.parametrize(("name", "what"), [("scene", "scene"), ("object", "object class")])
+def test_gallery_says_an_unknown_class_does_not_exist(
+    browser: Client, owner: User, name: str, what: str
+) -> None:
+    done_task(owner)
+
+    response = browser.get(reverse("predictions:gallery"), {name: "spaceship"})
+
+    assert response.context["filter_errors"] == [
+        f"There is no {what} “spaceship”: pick one from the list."
+    ]
+    assert "There is no" in response.content.decode()
+
+
+def test_gallery_known_filters_raise_no_message(browser: Client, owner: User) -> None:
+    done_task(owner)
+    query = {"scene": "house", "object": "triangle", "created_after": "2020-01-01"}
+    assert browser.get(reverse("predictions:gallery"), query).context["filter_errors"] == []
+
+
 def test_a_broken_cursor_starts_from_the_beginning(browser: Client, owner: User) -> None:
     TaskFactory.create(owner=owner)
     response = browser.get(reverse("predictions:gallery"), {"cursor": "%%%not-base64"})
@@ -304,7 +365,8 @@ def test_gallery_query_count_does_not_grow_with_tasks(
             object_counts={"circle": 2, "star": 1},
         )
 
-    with django_assert_max_num_queries(6):
+    # Two of them count the list and the images before the page, whatever its length.
+    with django_assert_max_num_queries(8):
         response = browser.get(reverse("predictions:gallery"))  # rendered inside the block
 
     assert len(response.context["tasks"]) == 30
@@ -349,6 +411,63 @@ def test_detail_draws_every_box_with_label_score_and_class_colour(
     assert f"{triangle.display_name} 0.93" in content
     assert 'id="min-score"' in content  # the confidence slider
     assert "Download JSON" in content
+
+
+def test_detail_class_counts_only_boxes_at_or_above_the_threshold(
+    browser: Client, owner: User, settings: SettingsWrapper
+) -> None:
+    settings.OBJECT_PRESENT_THRESHOLD = 0.5
+    task = done_task(owner)  # triangle 0.93, square 0.81, circle 0.12
+
+    content = browser.get(reverse("predictions:task_detail", args=[task.pk])).content.decode()
+
+    counts = dict(re.findall(r'data-class-count="(\w+)">(\d+)<', content))
+    assert counts == {"circle": "0", "square": "1", "triangle": "1"}
+    assert task.object_counts == {"triangle": 1, "square": 1}  # what the gallery counts
+
+
+def test_detail_draws_the_strongest_boxes_last(browser: Client, owner: User) -> None:
+    task = done_task(owner)
+
+    content = browser.get(reverse("predictions:task_detail", args=[task.pk])).content.decode()
+
+    drawn = re.findall(r'<g class="box" data-label="(\w+)"', content)
+    listed = re.findall(r'<tr data-label="(\w+)"', content)
+    assert drawn == ["circle", "square", "triangle"]
+    assert listed == ["triangle", "square", "circle"]  # the table keeps the strongest first
+
+
+def _facts(content: str) -> dict[str, str]:
+    return dict(re.findall(r"<dt>(\w+)</dt><dd>(.*?)</dd>", content))
+
+
+def test_after_a_rerun_the_page_shows_only_the_reruns_own_times(
+    browser: Client, owner: User
+) -> None:
+    long_ago = timezone.now() - timedelta(minutes=5)
+    task = done_task(owner)
+    Task.objects.filter(pk=task.pk).update(
+        created_at=long_ago,
+        started_at=long_ago + timedelta(seconds=1),
+        finished_at=long_ago + timedelta(seconds=3),
+    )
+    url = reverse("predictions:task_detail", args=[task.pk])
+    first_run = _facts(browser.get(url).content.decode())
+
+    browser.post(reverse("predictions:task_rerun", args=[task.pk]))
+    while_queued = _facts(browser.get(url).content.decode())
+    rerun_at = Task.objects.get(pk=task.pk).rerun_at
+    assert rerun_at is not None
+    Task.objects.filter(pk=task.pk).update(
+        status=Task.Status.DONE,
+        started_at=rerun_at + timedelta(seconds=1.5),
+        finished_at=rerun_at + timedelta(seconds=2),
+    )
+    rerun_done = _facts(browser.get(url).content.decode())
+
+    assert (first_run["Waited"], first_run["Analysis"]) == ("1.00 s in the queue", "2.00 s")
+    assert {"Waited", "Analysis", "Finished"}.isdisjoint(while_queued)
+    assert (rerun_done["Waited"], rerun_done["Analysis"]) == ("1.50 s in the queue", "0.50 s")
 
 
 def test_detail_query_count(
