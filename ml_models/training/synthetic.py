@@ -530,8 +530,9 @@ def _negatives(  # pylint: disable=too-many-arguments,too-many-positional-argume
     most: int,
     rng: np.random.Generator,
 ) -> list[Shape]:
-    """Up to ``most`` hard negatives (``clutter.NEGATIVES``) in the image's free space, at
-    least 20 px across (smaller, an octagon is a circle), filled or outlined like shapes."""
+    """Up to ``most`` hard negatives (``clutter.NEGATIVES``) in the image's free space, no
+    smaller than ``clutter.negative_min_extent`` (smaller, an octagon is a circle), filled
+    or outlined like shapes."""
     negatives: list[Shape] = []
     wanted = int(rng.integers(0, most + 1)) if most else 0
     short = min(w, h)
@@ -540,7 +541,8 @@ def _negatives(  # pylint: disable=too-many-arguments,too-many-positional-argume
         if len(negatives) >= wanted:
             break
         kind = str(rng.choice(clutter.NEGATIVES))
-        extent = float(np.exp(rng.uniform(math.log(20), math.log(max(0.4 * short, 21)))))
+        low = clutter.negative_min_extent(kind, short)
+        extent = float(np.exp(rng.uniform(math.log(low), math.log(max(0.4 * short, low + 1)))))
         margin = extent * 0.55
         if w <= 2 * margin or h <= 2 * margin:
             continue
