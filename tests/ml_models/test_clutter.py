@@ -107,6 +107,10 @@ def test_hard_negatives_are_drawn_but_never_labelled() -> None:
             # beside the labelled shapes, never on them: nothing there needs a label
             for bx1, by1, bx2, by2 in sample.boxes:
                 assert box[2] <= bx1 or bx2 <= box[0] or box[3] <= by1 or by2 <= box[1]
+            # never so small that it could pass for a primitive
+            short = min(sample.image.size)
+            extent = max(box[2] - box[0], box[3] - box[1])
+            assert extent >= 0.9 * clutter.negative_min_extent(negative.label, short)
             # and really drawn, in its own colour where its mask is full
             ys, xs = np.nonzero(np.asarray(mask) == 255)
             assert len(xs)
