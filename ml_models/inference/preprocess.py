@@ -238,7 +238,7 @@ def canvas_shape(
     each side is the smallest of ``canvas_sides`` that holds the batch's longest: a
     640x480 photo gets 384x288 instead of 384x384 (a quarter of the forward pass only
     computed padding), a 16:9 one 384x224. The network is fully convolutional; on the
-    evaluation sets the smaller canvases score as the square does (README, "The tight
+    evaluation sets the smaller canvases score as the square does (docs/performance.md, "The tight
     canvas").
     """
     if not multiple or not fitted:
