@@ -48,6 +48,9 @@ def _run(arguments: list[str], **overrides: str) -> subprocess.CompletedProcess[
         if key not in PRODUCTION
         and not key.startswith(("SECURE_", "DEBUG"))
         and not key.endswith("_COOKIE_SECURE")
+        # set for this test process by the browser tests (tests/browser/conftest.py), never
+        # in a deployment: the deploy check rightly refuses it
+        and key != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
     env.update(PRODUCTION, DJANGO_SETTINGS_MODULE="vision_site.settings", **overrides)
     return subprocess.run(
