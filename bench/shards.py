@@ -50,7 +50,6 @@ import django  # noqa: E402  # pylint: disable=wrong-import-position
 django.setup()
 
 # pylint: disable=wrong-import-position
-import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -63,11 +62,12 @@ from predictions.selectors import predictions_for_task  # noqa: E402
 from predictions.services import (  # noqa: E402
     _INSERT_SQL,
     PredictionRow,
+    insert_params,
     predictions_insert,
     predictions_replace,
 )
 from sql_shards.resharding import BATCH_SIZE, reshard_plan, reshard_run  # noqa: E402
-from sql_shards.services import shards_verify  # noqa: E402
+from sql_shards.services import maintenance_connection, shards_verify  # noqa: E402
 
 ROWS_PER_TASK = 10
 TASKS_PER_STATEMENT = 100  # the worker stores a batch of tasks with one statement
@@ -77,21 +77,9 @@ def _databases() -> list[str]:
     return [settings.DATABASES[alias]["NAME"] for alias in ["default", *settings.SHARD_ALIASES]]
 
 
-def _maintenance() -> psycopg.Connection[Any]:
-    database = settings.DATABASES["default"]
-    return psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        password=database["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 def databases_drop() -> None:
     connection.close()
-    with _maintenance() as maintenance:
+    with maintenance_connection() as maintenance:
         for name in _databases():
             assert name.startswith("test_")
             maintenance.execute(
@@ -148,21 +136,10 @@ def _local_table_create() -> None:
 
 def _local_insert(rows: list[PredictionRow]) -> None:
     """``predictions_insert``'s statement, aimed at the local table."""
-    boxes = [row.box or (None, None, None, None) for row in rows]
-    params: list[list[int | float | str | None]] = [
-        [row.task_id for row in rows],
-        [row.kind for row in rows],
-        [row.object_class_id for row in rows],
-        [row.scene_class_id for row in rows],
-        [row.score for row in rows],
-        [box[0] for box in boxes],
-        [box[1] for box in boxes],
-        [box[2] for box in boxes],
-        [box[3] for box in boxes],
-        [row.model_version_id for row in rows],
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL.replace("predictions_prediction", "bench_local"), params)
+        cursor.execute(
+            _INSERT_SQL.replace("predictions_prediction", "bench_local"), insert_params(rows)
+        )
 
 
 def ingest(task_ids: list[int], version_id: int) -> tuple[float, float]:

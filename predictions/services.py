@@ -42,17 +42,10 @@ SELECT * FROM unnest(
 """
 
 
-def predictions_insert(*, rows: Sequence[PredictionRow]) -> int:
-    """Store ``rows`` with one multi-row INSERT through the partitioned parent.
-
-    postgres_fdw routes each row to its shard and sends each shard's rows in batches
-    (the foreign servers' ``batch_size``), so a batch of tasks costs one round trip
-    per shard instead of one per row. No RETURNING: it would disable batching.
-    """
-    if not rows:
-        return 0
+def insert_params(rows: Sequence[PredictionRow]) -> list[list[int | float | str | None]]:
+    """The column arrays of ``_INSERT_SQL`` for ``rows``, in its order."""
     boxes = [row.box or (None, None, None, None) for row in rows]
-    params: list[list[int | float | str | None]] = [
+    return [
         [row.task_id for row in rows],
         [row.kind for row in rows],
         [row.object_class_id for row in rows],
@@ -64,8 +57,19 @@ def predictions_insert(*, rows: Sequence[PredictionRow]) -> int:
         [box[3] for box in boxes],
         [row.model_version_id for row in rows],
     ]
+
+
+def predictions_insert(*, rows: Sequence[PredictionRow]) -> int:
+    """Store ``rows`` with one multi-row INSERT through the partitioned parent.
+
+    postgres_fdw routes each row to its shard and sends each shard's rows in batches
+    (the foreign servers' ``batch_size``), so a batch of tasks costs one round trip
+    per shard instead of one per row. No RETURNING: it would disable batching.
+    """
+    if not rows:
+        return 0
     with shard_errors(), connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, params)
+        cursor.execute(_INSERT_SQL, insert_params(rows))
     return len(rows)
 
 

@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -312,6 +313,21 @@ def server_remove(*, name: str) -> None:
         cursor.execute(f"DROP SERVER {server}")
 
 
+def maintenance_connection(alias: str = "default") -> psycopg.Connection[Any]:
+    """An autocommit connection to the ``postgres`` maintenance database of ``alias``'s
+    server, with the alias's own credentials (to create or drop databases)."""
+    database = settings.DATABASES[alias]
+    return psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=settings.SHARD_CONNECT_TIMEOUT,
+    )
+
+
 def databases_create() -> list[tuple[str, str, bool]]:
     """Create the leader and shard databases that do not exist yet.
 
@@ -321,15 +337,7 @@ def databases_create() -> list[tuple[str, str, bool]]:
     results = []
     for alias in ["default", *settings.SHARD_ALIASES]:
         database = settings.DATABASES[alias]
-        with psycopg.connect(
-            host=database["HOST"],
-            port=database["PORT"],
-            user=database["USER"],
-            password=database["PASSWORD"] or None,
-            dbname="postgres",
-            autocommit=True,
-            connect_timeout=settings.SHARD_CONNECT_TIMEOUT,
-        ) as maintenance:
+        with maintenance_connection(alias) as maintenance:
             exists = maintenance.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [database["NAME"]]
             ).fetchone()

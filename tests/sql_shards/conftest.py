@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
 from psycopg import sql as pgsql
 
+from sql_shards.services import maintenance_connection
 from sql_shards.sql import SERVER_PREFIX, shard_from_settings
 
 ORIGINAL_PARTITIONS = {
@@ -91,25 +90,13 @@ def fresh_layout(transactional_db: None) -> Iterator[None]:
     layout_restore()
 
 
-def _maintenance() -> psycopg.Connection[Any]:
-    database = settings.DATABASES["default"]
-    return psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        password=database["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def spare_server(fresh_layout: None) -> Iterator[str]:
     """The URL of an empty database to add as a server; dropped afterwards."""
     database = settings.DATABASES["default"]
     name = f"{database['NAME']}_spare"
     assert name.startswith("test_")
-    with _maintenance() as maintenance:
+    with maintenance_connection() as maintenance:
         maintenance.execute(
             pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
         )
@@ -117,7 +104,7 @@ def spare_server(fresh_layout: None) -> Iterator[str]:
     credentials = database["USER"] + (f":{database['PASSWORD']}" if database["PASSWORD"] else "")
     yield f"postgres://{credentials}@{database['HOST']}:{database['PORT']}/{name}"
     layout_restore()
-    with _maintenance() as maintenance:
+    with maintenance_connection() as maintenance:
         maintenance.execute(
             pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
         )
